@@ -1,0 +1,95 @@
+"""UNet(d, b, m, c) family and the MB2.5-M classifier, after Markhorst, van Gemert, Kayhan,
+"Pushing Joint Image Denoising and Classification to the Edge" (papers/000, Fig. 2, Suppl. A).
+
+UNet hyper-parameters (paper Fig. 2): depth ``d`` (resolution levels), base width ``b``,
+channel multiplier ``m`` (level i has round(b * m**i) channels), convolutions per level ``c``.
+Each conv is 3x3 + ReLU; the encoder max-pools 2x2 between levels; the decoder up-samples with
+a 2x2 stride-2 transposed conv, concatenates the skip and applies ``c`` convs; a 1x1 conv maps
+to the output channels. Variants: UNet-S {d=4,b=8,m=1.5,c=2}, UNet-M {d=4,b=16,m=2,c=2},
+baseline UNet {d=5,b=64,m=2,c=2} (the paper's Suppl. A conclusion also names b=32,d=4 as its
+baseline; Table 8's 1301.8 MFLOPs figure is checked in ``edgeden models --archs``).
+
+Choices the paper leaves open, and why:
+  * global residual (output = input + net(input)) is on by default: it is standard for
+    denoisers and speeds CPU training; ``residual=False`` gives the paper's plain mapping.
+  * inputs of any size are padded (reflect) to a multiple of 2**(d-1) and cropped back.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from edgeden.models.common import crop_to, pad_to_multiple
+from edgeden.models.registry import register_arch
+
+
+def level_widths(d: int, b: int, m: float) -> list[int]:
+    """Channel width of each of the ``d`` levels: round(b * m**i)."""
+    return [int(round(b * m**i)) for i in range(d)]
+
+
+def conv_stack(cin: int, cout: int, c: int) -> nn.Sequential:
+    """``c`` times (3x3 conv + ReLU), the first mapping cin -> cout."""
+    layers: list[nn.Module] = []
+    for i in range(c):
+        layers += [nn.Conv2d(cin if i == 0 else cout, cout, 3, padding=1), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+class UNet(nn.Module):
+    """UNet(d, b, m, c) denoiser.
+
+    forward(x): (N, in_channels, H, W) float32 -> (N, out_channels, H, W) float32.
+    ``encode(x)`` returns the list of encoder features (finest first) for DC-Net.
+    """
+
+    def __init__(self, in_channels: int = 3, out_channels: int | None = None, d: int = 4, b: int = 16,
+                 m: float = 2.0, c: int = 2, residual: bool = True):
+        super().__init__()
+        out_channels = out_channels or in_channels
+        self.d, self.residual, self.out_channels = d, residual, out_channels
+        w = level_widths(d, b, m)
+        self.widths = w
+        self.enc = nn.ModuleList([conv_stack(in_channels if i == 0 else w[i - 1], w[i], c) for i in range(d)])
+        self.pool = nn.MaxPool2d(2)
+        self.up = nn.ModuleList([nn.ConvTranspose2d(w[i + 1], w[i], 2, stride=2) for i in range(d - 1)])
+        self.dec = nn.ModuleList([conv_stack(2 * w[i], w[i], c) for i in range(d - 1)])
+        self.head = nn.Conv2d(w[0], out_channels, 1)
+
+    def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
+        feats = []
+        for i, block in enumerate(self.enc):
+            x = block(x if i == 0 else self.pool(x))
+            feats.append(x)
+        return feats
+
+    def decode(self, feats: list[torch.Tensor]) -> torch.Tensor:
+        y = feats[-1]
+        for i in range(self.d - 2, -1, -1):
+            y = self.dec[i](torch.cat([self.up[i](y), feats[i]], dim=1))
+        return self.head(y)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        xp, hw = pad_to_multiple(x, 2 ** (self.d - 1))
+        y = self.decode(self.encode(xp))
+        if self.residual:
+            y = y + xp[:, : self.out_channels]
+        return crop_to(y, hw)
+
+
+_PAPER_NOTE = "paper FLOPs counted at the input size given in the docstring of edgeden.models.unet"
+
+
+@register_arch("unet-s", paper={"name": "UNet-S (reduced)", "flops_paper_M": 51.2})
+def unet_s(in_channels: int = 3, out_channels: int | None = None, **kw) -> UNet:
+    return UNet(in_channels, out_channels, **{"d": 4, "b": 8, "m": 1.5, "c": 2, **kw})
+
+
+@register_arch("unet-m", paper={"name": "UNet-M"})
+def unet_m(in_channels: int = 3, out_channels: int | None = None, **kw) -> UNet:
+    return UNet(in_channels, out_channels, **{"d": 4, "b": 16, "m": 2.0, "c": 2, **kw})
+
+
+@register_arch("unet", paper={"name": "UNet (baseline)", "flops_paper_M": 1301.8})
+def unet_base(in_channels: int = 3, out_channels: int | None = None, **kw) -> UNet:
+    return UNet(in_channels, out_channels, **{"d": 5, "b": 64, "m": 2.0, "c": 2, **kw})
