@@ -1,0 +1,82 @@
+"""Training recipes: typed YAML files run by ``edgeden train RECIPE``.
+
+A recipe names the architecture, the data, the synthetic noise, the loss and the schedule::
+
+    name: unet-m-srgb           # run name; outputs go to runs/<name>/
+    arch: unet-m                # a registered architecture
+    arch_args: {}
+    domain: srgb                # srgb | raw
+    noise_map: true             # append a noise-level map channel to the input
+    data: {train: train/BSDS500, val_holdout: 8, patch: 128, batch: 16}
+    noise: {kind: awgn, sigma: [0, 55]}
+    loss: {charbonnier: 0.8, ssim: 0.2}
+    optim: {lr: 1.0e-3, min_lr: 1.0e-5, clip: 0.5, steps: 20000, warmup: 200}
+    bf16: true
+    seed: 0
+    checkpoint_every: 250
+    val_every: 1000
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+
+@dataclass
+class Recipe:
+    name: str
+    arch: str
+    domain: str = "srgb"
+    arch_args: dict[str, Any] = field(default_factory=dict)
+    noise_map: bool = False
+    in_channels: int | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+    noise: dict[str, Any] = field(default_factory=dict)
+    loss: dict[str, float] = field(default_factory=lambda: {"charbonnier": 1.0})
+    optim: dict[str, Any] = field(default_factory=dict)
+    bf16: bool = False
+    seed: int = 0
+    checkpoint_every: int = 250
+    val_every: int = 1000
+    threads: int | None = None
+    notes: str = ""
+
+    @property
+    def image_channels(self) -> int:
+        """Channels of the image itself: 4 for packed raw, 3 for sRGB (unless overridden)."""
+        if self.in_channels:
+            return self.in_channels
+        return 4 if self.domain == "raw" else 3
+
+    @property
+    def model_in_channels(self) -> int:
+        return self.image_channels + (1 if self.noise_map else 0)
+
+
+_FIELDS = set(Recipe.__dataclass_fields__)
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Parse and validate a recipe YAML file; unknown keys are an error (typos must not pass)."""
+    p = Path(path)
+    if not p.exists():
+        builtin = Path(__file__).parent / "recipes" / f"{p.stem if p.suffix else p.name}.yaml"
+        if builtin.exists():
+            p = builtin
+        else:
+            raise FileNotFoundError(f"{path}: no such recipe file (nor a built-in recipe of that name)")
+    raw = yaml.safe_load(p.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{p}: a recipe must be a mapping")
+    unknown = set(raw) - _FIELDS
+    if unknown:
+        raise ValueError(f"{p}: unknown recipe keys: {', '.join(sorted(unknown))}")
+    for req in ("name", "arch"):
+        if req not in raw:
+            raise ValueError(f"{p}: missing required key {req!r}")
+    if raw.get("domain", "srgb") not in ("srgb", "raw"):
+        raise ValueError(f"{p}: domain must be 'srgb' or 'raw'")
+    return Recipe(**raw)

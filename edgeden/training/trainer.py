@@ -1,0 +1,172 @@
+"""The training loop behind ``edgeden train``: seeded, checkpointed, resumable.
+
+Outputs under ``runs/<recipe.name>/``: ``last.pt`` (model, optimiser, step, RNG state),
+``best.safetensors`` and ``last.safetensors`` (weights only), ``log.jsonl`` (one JSON line per
+log/validation event), and a copy of the recipe.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+from safetensors.torch import save_file
+
+from edgeden.models import create_arch, primary_output
+from edgeden.paths import resolve_data
+from edgeden.training import data as D
+from edgeden.training.losses import combined
+from edgeden.training.recipe import Recipe
+
+
+def build_model(recipe: Recipe) -> torch.nn.Module:
+    """The recipe's architecture with input channels for its domain (+1 for a noise map)."""
+    return create_arch(recipe.arch, in_channels=recipe.model_in_channels, out_channels=recipe.image_channels,
+                       **recipe.arch_args)
+
+
+def lr_at(step: int, optim: dict) -> float:
+    """Linear warm-up then cosine decay from ``lr`` to ``min_lr`` over ``steps``."""
+    lr, min_lr = float(optim.get("lr", 1e-3)), float(optim.get("min_lr", 1e-5))
+    steps, warm = int(optim.get("steps", 10000)), int(optim.get("warmup", 200))
+    if step < warm:
+        return lr * (step + 1) / warm
+    t = min(1.0, (step - warm) / max(1, steps - warm))
+    return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * t))
+
+
+class BatchSource:
+    """Makes (model_input, clean_target) batches for a recipe from clean photographs."""
+
+    def __init__(self, recipe: Recipe, gen: torch.Generator):
+        d = recipe.data
+        folder = resolve_data(d.get("train", "train/BSDS500"))
+        hold = int(d.get("val_holdout", 8))
+        self.bank = D.ImageBank.from_folder(folder, exclude_first=hold)
+        self.val_bank = D.ImageBank.from_folder(folder, only_first=hold) if hold else None
+        self.recipe, self.gen = recipe, gen
+        self.patch, self.batch = int(d.get("patch", 128)), int(d.get("batch", 16))
+
+    def make(self, clean: torch.Tensor, gen: torch.Generator, level: float | None = None):
+        r = self.recipe
+        kind = r.noise.get("kind", "awgn")
+        if kind == "awgn":
+            rng = (level, level) if level is not None else tuple(r.noise.get("sigma", (0, 55)))
+            noisy, sigma = D.awgn_batch(clean, rng, gen)
+            return (D.with_noise_map(noisy, sigma) if r.noise_map else noisy), clean
+        raise ValueError(f"unknown noise kind {kind!r}")
+
+    def next(self):
+        return self.make(self.bank.crops(self.batch, self.patch, self.gen), self.gen)
+
+    def validation_set(self, level: float):
+        """Fixed noisy/clean pairs (centre 256x256 crops of the held-out images), seeded."""
+        g = torch.Generator().manual_seed(1234)
+        pairs = []
+        for img in self.val_bank.images:
+            h, w = img.shape[:2]
+            s = min(256, h, w)
+            y, x = (h - s) // 2, (w - s) // 2
+            c = torch.from_numpy(img[y : y + s, x : x + s]).permute(2, 0, 1).float()[None] / 255.0
+            pairs.append(self.make(c, g, level))
+        return pairs
+
+
+def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """PSNR in dB of a vs b, both in [0, 1] (a clipped first)."""
+    mse = torch.mean((a.clamp(0, 1) - b) ** 2).item()
+    return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+@torch.no_grad()
+def validate(model: torch.nn.Module, pairs) -> float:
+    model.eval()
+    vals = [psnr(primary_output(model(x)), y) for x, y in pairs]
+    model.train()
+    return float(np.mean(vals))
+
+
+def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = None, resume: bool = False,
+          progress: Callable[[int, int, dict], None] | None = None) -> Path:
+    """Run ``recipe`` for ``steps`` (default: the recipe's), resuming from ``last.pt`` if asked.
+
+    Returns the run folder. Deterministic given the recipe's seed (and the resume point).
+    """
+    if recipe.threads:
+        torch.set_num_threads(recipe.threads)
+    out = Path(out_root) / recipe.name
+    out.mkdir(parents=True, exist_ok=True)
+    total = int(steps or recipe.optim.get("steps", 10000))
+    gen = torch.Generator().manual_seed(recipe.seed)
+    torch.manual_seed(recipe.seed)
+    model = build_model(recipe).to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=float(recipe.optim.get("lr", 1e-3)))
+    step, best = 0, -1.0
+    ckpt = out / "last.pt"
+    if resume and ckpt.exists():
+        st = torch.load(ckpt, weights_only=False)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optim"])
+        gen.set_state(st["gen"])
+        step, best = st["step"], st.get("best", -1.0)
+    src = BatchSource(recipe, gen)
+    val_levels = recipe.noise.get("val_levels", [25] if recipe.noise.get("kind", "awgn") == "awgn" else [None])
+    val_sets = {lv: src.validation_set(lv) for lv in val_levels}
+    log = open(out / "log.jsonl", "a")
+    (out / "recipe.json").write_text(json.dumps(recipe.__dict__, indent=2, default=str))
+    clip = float(recipe.optim.get("clip", 0.5))
+    t0, seen, cpu0 = time.time(), 0, time.process_time()
+    run_loss = None
+
+    def save(tag: str) -> None:
+        sd = {k: v.detach().contiguous() for k, v in model.state_dict().items()}
+        save_file(sd, str(out / f"{tag}.safetensors"))
+
+    def checkpoint() -> None:
+        tmp = out / "last.pt.tmp"
+        torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "gen": gen.get_state(),
+                    "step": step, "best": best}, tmp)
+        tmp.replace(ckpt)
+        save("last")
+
+    while step < total:
+        x, y = src.next()
+        for g in opt.param_groups:
+            g["lr"] = lr_at(step, {**recipe.optim, "steps": total})
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16):
+            pred = primary_output(model(x.contiguous(memory_format=torch.channels_last)))
+        loss = combined(pred.float(), y, recipe.loss)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        opt.step()
+        step += 1
+        seen += x.shape[0]
+        run_loss = loss.item() if run_loss is None else 0.98 * run_loss + 0.02 * loss.item()
+        info = {"step": step, "loss": run_loss, "lr": opt.param_groups[0]["lr"],
+                "s_per_step": (time.time() - t0) / max(1, seen / x.shape[0])}
+        if step % recipe.checkpoint_every == 0 or step == total:
+            checkpoint()
+        if step % recipe.val_every == 0 or step == total:
+            vals = {f"val_psnr@{lv}": validate(model, ps) for lv, ps in val_sets.items()}
+            mean_v = float(np.mean(list(vals.values())))
+            info.update(vals)
+            if mean_v > best:
+                best = mean_v
+                save("best")
+                checkpoint()
+            info["cpu_hours_this_run"] = (time.process_time() - cpu0) / 3600
+            info["wall_hours_this_run"] = (time.time() - t0) / 3600
+            log.write(json.dumps(info) + "\n")
+            log.flush()
+        elif step % 50 == 0:
+            log.write(json.dumps(info) + "\n")
+            log.flush()
+        if progress:
+            progress(step, total, info)
+    log.close()
+    return out
