@@ -87,7 +87,7 @@ def normalise_mosaic(
 
     >>> x = normalise_mosaic(np.full((2, 2), 1100, np.uint16), (100,) * 4, 16383)
     >>> round(float(x[0, 0]), 6)
-    0.061035
+    0.061414
     """
     m = np.asarray(mosaic_u16)
     if m.ndim != 2:
