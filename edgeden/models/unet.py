@@ -8,6 +8,9 @@ a 2x2 stride-2 transposed conv, concatenates the skip and applies ``c`` convs; a
 to the output channels. Variants: UNet-S {d=4,b=8,m=1.5,c=2}, UNet-M {d=4,b=16,m=2,c=2},
 baseline UNet {d=5,b=64,m=2,c=2} (the paper's Suppl. A conclusion also names b=32,d=4 as its
 baseline; Table 8's 1301.8 MFLOPs figure is checked in ``edgeden models --archs``).
+Input size of the paper's FLOPs (not stated; implied by our counts): 3x96x96, FLOPs = MACs, the
+square size tried (28..128 px, 1 or 3 channels, MACs or 2*MACs) fitting both Table 8 figures best:
+{d=4,b=32,m=2} gives 1297.0 M MACs (Table 8: 1301.8) and UNet-S 48.5 M (51.2).
 
 Choices the paper leaves open, and why:
   * global residual (output = input + net(input)) is on by default: it is standard for
@@ -80,16 +83,24 @@ class UNet(nn.Module):
 _PAPER_NOTE = "paper FLOPs counted at the input size given in the docstring of edgeden.models.unet"
 
 
-@register_arch("unet-s", paper={"name": "UNet-S (reduced)", "flops_paper_M": 51.2})
+@register_arch("unet-s", paper={
+    "params": None, "gmacs": 0.0512, "input": [3, 96, 96], "source": "papers/000 Table 8 (UNet-S, 51.2 MFLOPs)",
+    "note": "Reduced UNet; FLOPs read as MACs at the input size implied by our counts (module docstring)"})
 def unet_s(in_channels: int = 3, out_channels: int | None = None, **kw) -> UNet:
     return UNet(in_channels, out_channels, **{"d": 4, "b": 8, "m": 1.5, "c": 2, **kw})
 
 
-@register_arch("unet-m", paper={"name": "UNet-M"})
+@register_arch("unet-m", paper={
+    "params": None, "gmacs": None, "input": None, "source": "papers/000 Suppl. A overview, Table 2",
+    "note": "the paper gives latency only (16.9 ms), no FLOPs or params"})
 def unet_m(in_channels: int = 3, out_channels: int | None = None, **kw) -> UNet:
     return UNet(in_channels, out_channels, **{"d": 4, "b": 16, "m": 2.0, "c": 2, **kw})
 
 
-@register_arch("unet", paper={"name": "UNet (baseline)", "flops_paper_M": 1301.8})
+@register_arch("unet", paper={
+    "params": None, "gmacs": 1.3018, "input": [3, 96, 96],
+    "source": "papers/000 Table 8 (baseline UNet, 1301.8 MFLOPs)",
+    "note": "figure fits {d=4,b=32,m=2,c=2} (Suppl. A conclusion; 1297.0 M MACs at 3x96x96), not the registered "
+            "{d=5,b=64} of the Suppl. A overview (about 5.2x more)"})
 def unet_base(in_channels: int = 3, out_channels: int | None = None, **kw) -> UNet:
     return UNet(in_channels, out_channels, **{"d": 5, "b": 64, "m": 2.0, "c": 2, **kw})
