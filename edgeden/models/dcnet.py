@@ -192,7 +192,7 @@ def mb25m(in_channels: int = 3, out_channels: int | None = None, num_classes: in
     return MBClassifier(in_channels, num_classes=num_classes, **{"width": 14, "expansion": 2.5, **kw})
 
 
-@register_arch("dcnet", paper={"params": None, "gmacs": 0.0512, "input": None,
+@register_arch("dcnet", paper={"params": None, "gmacs": 0.0512, "input": [3, 96, 96],
                                "source": "Table 1 / Sec. 3.1", "name": "DC-Net (Reduced, Integrated)",
                                "note": _FLOPS_NOTE})
 def dcnet(in_channels: int = 3, out_channels: int | None = None, **kw) -> DCNet:
@@ -200,7 +200,7 @@ def dcnet(in_channels: int = 3, out_channels: int | None = None, **kw) -> DCNet:
     return DCNet(in_channels, out_channels, **kw)
 
 
-@register_arch("dcnet-seq", paper={"params": None, "gmacs": 0.0515, "input": None,
+@register_arch("dcnet-seq", paper={"params": None, "gmacs": 0.0515, "input": [3, 96, 96],
                                    "source": "Table 1 / Sec. 3.1", "name": "DC-Net (Reduced, Sequential)",
                                    "note": _FLOPS_NOTE})
 def dcnet_seq(in_channels: int = 3, out_channels: int | None = None, **kw) -> DCNetSequential:

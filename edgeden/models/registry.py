@@ -28,7 +28,8 @@ def register_arch(name: str, paper: dict[str, Any] | None = None):
     """Register ``fn(in_channels, out_channels=None, **kw) -> nn.Module`` under ``name``.
 
     ``paper`` optionally records the paper's complexity figures for ``edgeden models --archs``:
-    keys ``params`` (int), ``macs_per_mp`` (float), ``note`` (str) and others as useful.
+    ``{"params": int|None, "gmacs": float|None (GMACs), "input": [C, H, W]|None (the size the
+    paper's figure refers to), "source": str, "note": str}``.
     Raises ValueError on a duplicate name.
     """
 

@@ -80,7 +80,6 @@ class UNet(nn.Module):
         return crop_to(y, hw)
 
 
-_PAPER_NOTE = "paper FLOPs counted at the input size given in the docstring of edgeden.models.unet"
 
 
 @register_arch("unet-s", paper={
@@ -100,7 +99,15 @@ def unet_m(in_channels: int = 3, out_channels: int | None = None, **kw) -> UNet:
 @register_arch("unet", paper={
     "params": None, "gmacs": 1.3018, "input": [3, 96, 96],
     "source": "papers/000 Table 8 (baseline UNet, 1301.8 MFLOPs)",
-    "note": "figure fits {d=4,b=32,m=2,c=2} (Suppl. A conclusion; 1297.0 M MACs at 3x96x96), not the registered "
-            "{d=5,b=64} of the Suppl. A overview (about 5.2x more)"})
+    "note": "registered as {d=4,b=32,m=2,c=2}, the baseline of Suppl. A's conclusion, which Table 8's figure "
+            "fits (1297.0 M MACs at 3x96x96); the overview's {d=5,b=64} would be 5.2x more. "
+            "unet-orig gives {d=5,b=64}"})
 def unet_base(in_channels: int = 3, out_channels: int | None = None, **kw) -> UNet:
+    return UNet(in_channels, out_channels, **{"d": 4, "b": 32, "m": 2.0, "c": 2, **kw})
+
+
+@register_arch("unet-orig", paper={
+    "params": None, "gmacs": None, "input": None, "source": "papers/000 Suppl. A overview (original UNet)",
+    "note": "the original UNet widths {d=5,b=64,m=2,c=2}; the paper gives no figure for it"})
+def unet_orig(in_channels: int = 3, out_channels: int | None = None, **kw) -> UNet:
     return UNet(in_channels, out_channels, **{"d": 5, "b": 64, "m": 2.0, "c": 2, **kw})

@@ -9,7 +9,7 @@ from edgeden.models.complexity import arch_table, measure
 
 ARCHS = list_archs()
 # heavy at full size (31 M params / 4 M MACs per pixel): smaller inputs, fewer blocks
-_SMALL = {"unet", "scaoed"}
+_SMALL = {"unet", "unet-orig", "scaoed", "tsdn-expanded"}
 _KW = {"scaoed": {"T": 4}}
 
 
