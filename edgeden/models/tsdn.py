@@ -51,6 +51,8 @@ step, then LSL two layers a step, both sub-networks together); applying it to ``
 ends at exactly the ``tsdn`` architecture (same state_dict keys and shapes).
 
 Example:
+    >>> import torch
+    >>> from edgeden.models import create_arch
     >>> net = create_arch("tsdn", in_channels=4)
     >>> restored, stage1 = net(torch.zeros(1, 4, 37, 53))
     >>> restored.shape, stage1.shape
