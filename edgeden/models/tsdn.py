@@ -254,7 +254,8 @@ class TSDN(nn.Module):
     forward(x): (N, in_channels, H, W) float32, any H, W >= 1, values nominally in [0, 1]
     -> ``(restored, denoised_stage1)``, both (N, out_channels, H, W) float32.
     ``forward_features(x)`` -> ``(restored, features)`` where ``features`` lists the output of
-    every level's encoder convs, TSDN_D's then TSDN_R's, finest first (2 x depth tensors).
+    every level's encoder convs, TSDN_D's then TSDN_R's, finest first (2 x depth tensors), at the
+    padded size (H, W rounded up to a multiple of 2**(depth-1)).
     """
 
     def __init__(self, in_channels: int = 4, out_channels: int | None = None, spec_d: StageSpec | None = None,
