@@ -22,7 +22,6 @@ Never copied: the source preview, raw-data digests/IDs, the old NoiseProfile.
 from __future__ import annotations
 
 import os
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -45,11 +44,6 @@ _OPCODE_TAGS = frozenset({51008, 51009, 51022})
 _CFA_CODE = {"R": 0, "G": 1, "B": 2}
 #: Longest side of the preview stored in IFD0 (a larger given preview is box-downscaled).
 PREVIEW_MAX_SIDE = 1024
-
-
-def _rational(x: float, max_den: int = 1_000_000) -> tuple[int, int]:
-    f = Fraction(float(x)).limit_denominator(max_den)
-    return f.numerator, f.denominator
 
 
 def _srational_matrix(m: np.ndarray) -> tuple[int, ...]:
@@ -198,6 +192,9 @@ def write_dng(path: str | os.PathLike, mosaic_u16: np.ndarray, like: RawImage, *
         pathlib.Path of the written file.
     Raises:
         ValueError / TypeError: wrong shape, dtype, or CFA name.
+
+    Note: LibRaw (hence ``read_raw``) refuses raws smaller than 22 x 22 pixels; BlackLevel is
+    written as RATIONAL, so fractional black levels survive (LibRaw itself truncates them).
 
     Example:
         >>> raw = read_raw("in.dng")                                          # doctest: +SKIP

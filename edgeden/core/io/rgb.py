@@ -43,6 +43,8 @@ from edgeden.core.types import CorruptInputError, EdgedenError, RgbImage, Unsupp
 JPEG_QUALITY = 95
 #: PNG ancillary chunks copied from a PNG source to a PNG output (placed after IHDR).
 PNG_CARRY_CHUNKS = (b"gAMA", b"cHRM", b"sRGB", b"iCCP", b"pHYs", b"tEXt", b"zTXt", b"iTXt", b"eXIf")
+#: zlib level for PNG and deflate-TIFF output: 3 writes about twice as fast as 6 for ~10 % more bytes.
+_PNG_ZLIB_LEVEL = 3
 _EXT_FORMAT = {".png": "png", ".tif": "tiff", ".tiff": "tiff", ".jpg": "jpeg", ".jpeg": "jpeg"}
 
 
@@ -438,13 +440,13 @@ def _write_png(tmp: Path, pix: np.ndarray, *, has_alpha: bool, exif: dict, same_
     buf = io.BytesIO()
     if pix.dtype == np.uint16:
         writer = png.Writer(width=w, height=h, greyscale=c in (1, 2), alpha=has_alpha, bitdepth=16,
-                            compression=6)
+                            compression=_PNG_ZLIB_LEVEL)
         writer.write(buf, pix.reshape(h, w * c))
     else:
         from PIL import Image
 
         Image.fromarray(np.ascontiguousarray(pix[:, :, 0] if c == 1 else pix)).save(
-            buf, format="PNG", compress_level=6)
+            buf, format="PNG", compress_level=_PNG_ZLIB_LEVEL)
     extra = _png_chunks_for(exif, same_format)
     if not extra:
         tmp.write_bytes(buf.getvalue())
@@ -498,6 +500,7 @@ def _write_tiff(tmp: Path, pix: np.ndarray, *, has_alpha: bool, exif: dict, same
     kw: dict[str, Any] = dict(
         photometric="minisblack" if c in (1, 2) else "rgb", planarconfig="contig",
         compression=compression, predictor=(compression is not None), metadata=None,
+        compressionargs={"level": _PNG_ZLIB_LEVEL} if compression else None,
         software=software, extratags=extratags, **_resolution(exif))
     if exif.get("_icc_profile"):
         kw["iccprofile"] = exif["_icc_profile"]
