@@ -32,6 +32,8 @@ class Recipe:
     domain: str = "srgb"
     arch_args: dict[str, Any] = field(default_factory=dict)
     noise_map: bool = False
+    ksigma: bool = False
+    k_ref: float | None = None
     in_channels: int | None = None
     data: dict[str, Any] = field(default_factory=dict)
     noise: dict[str, Any] = field(default_factory=dict)

@@ -29,6 +29,21 @@ def build_model(recipe: Recipe) -> torch.nn.Module:
                        **recipe.arch_args)
 
 
+def recipe_loss(recipe: Recipe, out, y: torch.Tensor, post) -> torch.Tensor:
+    """The recipe's loss on a model output (tensor or tuple, see the model contract).
+
+    Two-stage models (TSDN) return (final, stage1): with ``loss.stage1`` = alpha > 0 the loss is
+    beta * L(final) + alpha * L(stage1), the paper's alpha * L_dn + beta * L_rs.
+    """
+    weights = {k: v for k, v in recipe.loss.items() if k not in ("stage1", "stage2")}
+    main = primary_output(out)
+    loss = float(recipe.loss.get("stage2", 1.0)) * combined(post(main.float()), y, weights)
+    a = float(recipe.loss.get("stage1", 0.0))
+    if a and isinstance(out, (tuple, list)) and len(out) > 1:
+        loss = loss + a * combined(post(out[1].float()), y, weights)
+    return loss
+
+
 def lr_at(step: int, optim: dict) -> float:
     """Linear warm-up then cosine decay from ``lr`` to ``min_lr`` over ``steps``."""
     lr, min_lr = float(optim.get("lr", 1e-3)), float(optim.get("min_lr", 1e-5))
@@ -51,17 +66,50 @@ class BatchSource:
         self.recipe, self.gen = recipe, gen
         self.patch, self.batch = int(d.get("patch", 128)), int(d.get("batch", 16))
 
-    def make(self, clean: torch.Tensor, gen: torch.Generator, level: float | None = None):
+    def make(self, clean: torch.Tensor, gen: torch.Generator, level=None):
+        """Model input, target and a map from model output to the target's domain.
+
+        clean: (N, 3, P, P) sRGB crops in [0, 1]. ``level``: fixed noise level for validation
+        (AWGN sigma in 0..255, or a raw shot S with UPI's mean read noise), else sampled.
+        Returns (x (N, C_in, ., .), y (N, C, ., .), post: callable pred -> target domain).
+        """
         r = self.recipe
         kind = r.noise.get("kind", "awgn")
         if kind == "awgn":
             rng = (level, level) if level is not None else tuple(r.noise.get("sigma", (0, 55)))
             noisy, sigma = D.awgn_batch(clean, rng, gen)
-            return (D.with_noise_map(noisy, sigma) if r.noise_map else noisy), clean
+            return (D.with_noise_map(noisy, sigma) if r.noise_map else noisy), clean, (lambda p: p)
+        if kind == "raw-upi":
+            from edgeden.core import ksigma as ks
+            from edgeden.core import noise as nm
+
+            b = D.raw_upi_batch(clean, gen, dark_prob=0.0 if level is not None else float(r.noise.get("dark_prob", 0.5)),
+                                dark_range=tuple(r.noise.get("dark_range", (0.02, 1.0))), shot=level)
+            n = clean.shape[0]
+            shot, read = b["shot"].view(n, 1, 1, 1), b["read"].view(n, 1, 1, 1)
+            scale = b["scale"].view(n, 1, 1, 1)
+            x = b["noisy"]
+            if r.ksigma:
+                x = ks.ksigma_forward(x, shot, read, r.k_ref)
+            if r.noise_map:
+                std = torch.sqrt(torch.clamp(b["noisy"], min=0) * shot + read)
+                x = torch.cat([x, std.mean(1, keepdim=True)], 1)
+            y = b["clean"] / scale
+
+            def post(p, shot=shot, read=read, scale=scale):
+                if r.ksigma:
+                    p = ks.ksigma_inverse(p, shot, read, r.k_ref)
+                return p / scale
+
+            return x, y, post
         raise ValueError(f"unknown noise kind {kind!r}")
 
+    def crop_size(self) -> int:
+        """sRGB crop edge: raw batches are mosaiced, so they need twice the packed patch."""
+        return self.patch * (2 if self.recipe.domain == "raw" else 1)
+
     def next(self):
-        return self.make(self.bank.crops(self.batch, self.patch, self.gen), self.gen)
+        return self.make(self.bank.crops(self.batch, self.crop_size(), self.gen), self.gen)
 
     def validation_set(self, level: float):
         """Fixed noisy/clean pairs (centre 256x256 crops of the held-out images), seeded."""
@@ -69,7 +117,7 @@ class BatchSource:
         pairs = []
         for img in self.val_bank.images:
             h, w = img.shape[:2]
-            s = min(256, h, w)
+            s = min(256 if self.recipe.domain == "srgb" else 320, h, w) // 2 * 2
             y, x = (h - s) // 2, (w - s) // 2
             c = torch.from_numpy(img[y : y + s, x : x + s]).permute(2, 0, 1).float()[None] / 255.0
             pairs.append(self.make(c, g, level))
@@ -85,9 +133,20 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 @torch.no_grad()
 def validate(model: torch.nn.Module, pairs) -> float:
     model.eval()
-    vals = [psnr(primary_output(model(x)), y) for x, y in pairs]
+    vals = [psnr(post(primary_output(model(x))), y) for x, y, post in pairs]
     model.train()
     return float(np.mean(vals))
+
+
+def bf16_is_fast() -> bool:
+    """True when this CPU has native bf16 matmul/conv (AVX512-BF16 or AMX), per torch's dispatch.
+
+    On AVX2-only CPUs (e.g. the AMD EPYC some of our machines have) bf16 autocast is emulated
+    and measured 10x *slower* than fp32 for UNet-M training, so recipes' ``bf16: true`` means
+    "use bf16 where it helps".
+    """
+    cap = torch.backends.cpu.get_cpu_capability().upper()
+    return "AMX" in cap or "AVX512" in cap
 
 
 def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = None, resume: bool = False,
@@ -114,9 +173,13 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
         gen.set_state(st["gen"])
         step, best = st["step"], st.get("best", -1.0)
     src = BatchSource(recipe, gen)
-    val_levels = recipe.noise.get("val_levels", [25] if recipe.noise.get("kind", "awgn") == "awgn" else [None])
+    val_levels = recipe.noise.get("val_levels", [25] if recipe.noise.get("kind", "awgn") == "awgn" else [4e-3])
     val_sets = {lv: src.validation_set(lv) for lv in val_levels}
     log = open(out / "log.jsonl", "a")
+    use_bf16 = bool(recipe.bf16) and bf16_is_fast()
+    log.write(json.dumps({"event": "start", "step": step, "bf16": use_bf16,
+                          "cpu": torch.backends.cpu.get_cpu_capability(),
+                          "threads": torch.get_num_threads()}) + "\n")
     (out / "recipe.json").write_text(json.dumps(recipe.__dict__, indent=2, default=str))
     clip = float(recipe.optim.get("clip", 0.5))
     t0, seen, cpu0 = time.time(), 0, time.process_time()
@@ -134,12 +197,12 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
         save("last")
 
     while step < total:
-        x, y = src.next()
+        x, y, post = src.next()
         for g in opt.param_groups:
             g["lr"] = lr_at(step, {**recipe.optim, "steps": total})
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=recipe.bf16):
-            pred = primary_output(model(x.contiguous(memory_format=torch.channels_last)))
-        loss = combined(pred.float(), y, recipe.loss)
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+            out = model(x.contiguous(memory_format=torch.channels_last))
+        loss = recipe_loss(recipe, out, y, post)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)

@@ -1,0 +1,64 @@
+"""The ``edgeden`` command line: one module per command, all thin over the library.
+
+Exit codes: 0 all good, 1 error, 2 usage, 3 some files of a batch failed.
+Tracebacks only with ``--debug``.
+"""
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from edgeden import __version__
+from edgeden.cli import common
+
+app = typer.Typer(
+    name="edgeden",
+    help="Batch-denoise photographs (camera raw and RGB) with small, efficient neural networks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"edgeden {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version."),
+) -> None:
+    common.STATE["debug"] = debug
+
+
+from edgeden.cli import denoise, info, models, preview  # noqa: E402  (registers commands)
+
+for _mod in (denoise, models, info, preview):
+    _mod.register(app)
+
+try:  # training/eval commands are registered when their modules exist
+    from edgeden.cli import eval as _eval, train as _train  # noqa: E402
+
+    _train.register(app)
+    _eval.register(app)
+except ImportError:  # pragma: no cover
+    pass
+
+
+def main() -> None:
+    """Console-script entry point."""
+    try:
+        app()
+    except common.EdgedenError as e:  # known errors: one line, exit 1
+        if common.STATE.get("debug"):
+            raise
+        typer.echo(f"edgeden: error: {e}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        typer.echo("edgeden: interrupted (outputs written so far are complete; re-run to resume)", err=True)
+        sys.exit(130)

@@ -1,0 +1,140 @@
+"""``edgeden denoise``: denoise files and folders with a model preset."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from edgeden.cli.common import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, STATE, fail, parse_noise
+
+
+def denoise(
+    paths: List[Path] = typer.Argument(..., help="Image files and/or folders (searched recursively).",
+                                       show_default=False),
+    model: Optional[str] = typer.Option(None, "--model", "-m",
+                                        help="Model preset (see `edgeden models`). Default: the first installed of "
+                                             "unet-m-srgb."),
+    out: Path = typer.Option(Path("denoised"), "--out", "-o", help="Output folder; it mirrors the input tree."),
+    preview: bool = typer.Option(True, "--preview/--no-preview", help="Write an ISP-rendered JPEG preview."),
+    sidecar: bool = typer.Option(True, "--sidecar/--no-sidecar", help="Write a JSON sidecar per image."),
+    tiff: bool = typer.Option(False, "--tiff/--no-tiff", help="Also write a 16-bit TIFF render (raw inputs)."),
+    tile: Optional[int] = typer.Option(None, "--tile", min=0,
+                                       help="Tile edge in model-input pixels (0 = whole image). Default: the preset's."),
+    overlap: Optional[int] = typer.Option(None, "--overlap", min=0, help="Tile overlap in pixels. Default: the preset's."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Redo outputs that already exist (default: skip complete ones)."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be done; write nothing."),
+    noise: Optional[str] = typer.Option(None, "--noise",
+                                        help="Noise override 'S,O' (variance = S*x + O on [0,1] data) or 'sigma=N' "
+                                             "(0..255). Default: from the file, a camera profile, or estimated."),
+    noise_profiles: Optional[Path] = typer.Option(None, "--noise-profiles", exists=True, dir_okay=False,
+                                                  help="darktable noiseprofiles.json for camera profiles "
+                                                       "(default: $EDGEDEN_NOISEPROFILES or darktable's install)."),
+) -> None:
+    """Denoise PATHS into the output folder.
+
+    Raw files (DNG and other Bayer raws) become denoised, still-mosaiced DNGs; PNG, TIFF and
+    JPEG keep their format, bit depth and alpha. Existing complete outputs are skipped, so an
+    interrupted run resumes where it stopped. Exit code 3 if any file failed.
+    """
+    from edgeden.batch import plan_jobs, run_jobs
+    from edgeden.core.pipeline import DenoiseOptions, denoise_file, outputs_for
+    from edgeden.presets import default_preset, get_preset
+
+    noise_p = parse_noise(noise)
+    name = model or default_preset()
+    preset = get_preset(name)
+    opts = DenoiseOptions(tile=tile, overlap=overlap, noise=noise_p, preview=preview, sidecar=sidecar, tiff=tiff,
+                          noise_profiles=_load_profiles(noise_profiles))
+    if tile is not None and tile > 0 and tile <= 2 * (overlap if overlap is not None else preset.overlap):
+        fail(f"--tile {tile} must be more than twice the overlap", EXIT_USAGE)
+    plan = plan_jobs(list(paths), out)
+    err = typer.echo
+    for n in plan.notes:
+        err(f"note: {n}", err=True)
+    for p, msg in plan.problems:
+        err(f"{p}: {msg}", err=True)
+
+    def complete(job) -> bool:
+        return (not overwrite) and outputs_for(job.output, opts).complete()
+
+    if dry_run:
+        for job in plan.jobs:
+            state = "skip (outputs complete)" if complete(job) else "denoise"
+            typer.echo(f"{state}: {job.input} -> {job.output}")
+        typer.echo(f"{len(plan.jobs)} file(s), preset {preset.name}; nothing written (--dry-run)")
+        raise typer.Exit(EXIT_PARTIAL if plan.problems else EXIT_OK)
+
+    if not plan.jobs and not plan.problems:
+        fail("no images found in the given paths", EXIT_USAGE)
+    import torch
+
+    if threads:
+        torch.set_num_threads(threads)
+    from edgeden.presets import build_model
+
+    net = build_model(preset)
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True)
+    mp_done = [0.0]
+    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
+                  transient=False, disable=not console.is_terminal) as prog:
+        task = prog.add_task("denoising", total=len(plan.jobs), rate="")
+        import time
+
+        t_start = time.perf_counter()
+
+        def process(job) -> float:
+            prog.update(task, description=f"{job.input.name}")
+
+            def on_tile(d, n):
+                prog.update(task, completed=len(done) + len(skipped) + d / max(n, 1))
+
+            res = denoise_file(job.input, job.output, net, preset, opts, on_tile=on_tile)
+            mp_done[0] += res.megapixels
+            el = time.perf_counter() - t_start
+            prog.update(task, rate=f"{len(done) + 1 / max(el, 1e-9) * 0 + (len(done) + 1) / el:.2f} img/s  "
+                                   f"{mp_done[0] / el:.2f} MP/s")
+            return res.megapixels
+
+        done: list = []
+        skipped: list = []
+
+        def on_file(job, status, msg):
+            (done if status == "done" else skipped).append(job)
+            prog.update(task, completed=len(done) + len(skipped))
+            if status == "failed":
+                prog.console.print(f"{job.input}: {msg}", markup=False, highlight=False)
+            elif not console.is_terminal and status == "done":
+                pass
+
+        rep = run_jobs(plan.jobs, process, complete, on_file, debug=STATE.get("debug", False))
+    failed = len(rep.failed) + len(plan.problems)
+    if not console.is_terminal:
+        for p, msg in rep.failed:
+            err(f"{p}: {msg}", err=True)
+    rate = f", {rep.megapixels / rep.seconds:.2f} MP/s" if rep.seconds > 0 and rep.megapixels else ""
+    err(f"{len(rep.done)} denoised, {len(rep.skipped)} skipped (already complete), {failed} failed "
+        f"-> {out}{rate}", err=True)
+    raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
+
+
+def _load_profiles(path: Optional[Path]):
+    """The camera noise-profile table (darktable format) from --noise-profiles or the defaults, or None."""
+    from edgeden.core import noise as nm
+
+    cands = [path] if path else list(nm.default_profile_paths())
+    for c in cands:
+        if c and Path(c).exists():
+            return nm.load_camera_profiles(c)
+    return None
+
+
+def register(app: typer.Typer) -> None:
+    app.command("denoise")(denoise)

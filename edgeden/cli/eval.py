@@ -1,0 +1,54 @@
+"""``edgeden eval``: PSNR/SSIM and speed of a preset on clean test images with seeded noise."""
+from __future__ import annotations
+
+import json
+from typing import List, Optional
+
+import typer
+
+
+def eval_cmd(
+    preset: str = typer.Argument(..., help="Preset name (see `edgeden models`)."),
+    data: str = typer.Option("kodak24", "--data", help="kodak24, cbsd68, mcmaster, set12 or a folder of clean images."),
+    noise: List[str] = typer.Option(["awgn:25"], "--noise", help="awgn:SIGMA (0..255) or raw:SHOT; repeatable."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N images."),
+    compare: Optional[str] = typer.Option(None, "--compare", help="'bm3d' to run BM3D on the same noisy images."),
+    seed: int = typer.Option(0, "--seed", help="Noise seed (image i uses seed + i)."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+) -> None:
+    """Measure PSNR/SSIM against clean references (and megapixels per second)."""
+    from edgeden.cli.common import EXIT_USAGE, fail
+    from edgeden.evaluate import NoiseSpec, evaluate
+
+    try:
+        specs = [NoiseSpec.parse(s) for s in noise]
+    except ValueError as e:
+        fail(str(e), EXIT_USAGE)
+    if compare not in (None, "bm3d"):
+        fail(f"--compare {compare!r}: only 'bm3d' is supported", EXIT_USAGE)
+    if compare:
+        try:
+            import bm3d  # noqa: F401
+        except ImportError:
+            fail("--compare bm3d needs the optional bm3d package: pip install 'edgeden[bm3d]'")
+    try:
+        res = evaluate(preset, data, specs, limit=limit, compare_bm3d=bool(compare), seed=seed)
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    if as_json:
+        typer.echo(json.dumps(res, indent=2))
+        return
+    typer.echo(f"{res['preset']} on {res['data']} ({res['images']} images, seed {res['seed']}, "
+               f"{res['threads']} threads)")
+    for r in res["results"]:
+        line = (f"  {r['noise']:>12}: noisy {r['noisy_psnr']:.2f} dB / {r['noisy_ssim']:.3f}  ->  "
+                f"{r['psnr']:.2f} dB / {r['ssim']:.3f}  ({r['mp_per_s']:.2f} MP/s)")
+        if "raw_psnr" in r:
+            line += f"  raw {r['raw_psnr']:.2f} dB"
+        if "bm3d_psnr" in r:
+            line += f"  | BM3D {r['bm3d_psnr']:.2f} dB / {r['bm3d_ssim']:.3f} ({r['bm3d_mp_per_s']:.3f} MP/s)"
+        typer.echo(line)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("eval")(eval_cmd)

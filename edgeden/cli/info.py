@@ -1,0 +1,41 @@
+"""``edgeden info FILE``: what edgeden sees in a file."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from edgeden.cli.common import fail
+
+
+def info(
+    file: Path = typer.Argument(..., help="An image or camera raw file."),
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    noise_profiles: Path = typer.Option(None, "--noise-profiles", dir_okay=False,
+                                        help="darktable noiseprofiles.json for camera profiles."),
+) -> None:
+    """Show format, size, CFA pattern, black/white levels, ISO, white balance, and the noise
+    parameters edgeden would use (and where they come from)."""
+    from edgeden.core.info import file_info
+    from edgeden.cli.denoise import _load_profiles
+
+    if not file.exists():
+        fail(f"{file}: no such file")
+    d = file_info(file, _load_profiles(noise_profiles))
+    if as_json:
+        typer.echo(json.dumps(d, indent=2, default=str))
+        return
+    width = max(len(k) for k in d)
+    for k, v in d.items():
+        if isinstance(v, float):
+            v = f"{v:.6g}"
+        elif isinstance(v, (list, tuple)):
+            v = ", ".join(f"{x:.4g}" if isinstance(x, float) else str(x) for x in v)
+        elif isinstance(v, dict):
+            v = "; ".join(f"{kk}={vv}" for kk, vv in v.items())
+        typer.echo(f"{k:<{width}}  {v}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("info")(info)

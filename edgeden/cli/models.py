@@ -1,0 +1,82 @@
+"""``edgeden models``: list installed presets (or every architecture with --archs)."""
+from __future__ import annotations
+
+import json
+
+import typer
+
+
+def preset_rows() -> list[dict]:
+    """One dict per installed preset: name, domain, arch, params, MACs/MP, measured quality."""
+    from edgeden.presets import _all_presets, list_presets
+
+    rows = []
+    allp = _all_presets()
+    for name in list_presets():
+        p = allp[name]
+        prov = p.provenance or {}
+        rows.append({
+            "name": p.name, "domain": p.domain, "arch": p.arch, "description": p.description,
+            "params": prov.get("params"), "macs_per_mp": prov.get("macs_per_mp"),
+            "quality": prov.get("quality", {}), "speed_mp_per_s": prov.get("speed_mp_per_s"),
+            "weights_sha256": p.sha256,
+        })
+    return rows
+
+
+def models(
+    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    archs: bool = typer.Option(False, "--archs", help="List every architecture with measured complexity "
+                                                      "beside the paper's figures."),
+) -> None:
+    """List the installed model presets: domain, parameters, MACs per megapixel, measured quality."""
+    if archs:
+        from edgeden.models.complexity import arch_table
+
+        rows = arch_table()
+        if as_json:
+            typer.echo(json.dumps(rows, indent=2))
+            return
+        _print_arch_table(rows)
+        return
+    rows = preset_rows()
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        typer.echo("No trained model presets are installed.")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="edgeden model presets")
+    for col in ("preset", "domain", "arch", "params", "GMACs/MP", "quality (PSNR dB)", "MP/s"):
+        t.add_column(col)
+    for r in rows:
+        q = r["quality"] or {}
+        qs = ", ".join(f"{k} {v}" for k, v in list(q.items())[:4]) if isinstance(q, dict) else str(q)
+        t.add_row(r["name"], r["domain"], r["arch"], _fmt_int(r["params"]),
+                  f"{r['macs_per_mp'] / 1e9:.2f}" if r["macs_per_mp"] else "-", qs or "-",
+                  f"{r['speed_mp_per_s']:.2f}" if r["speed_mp_per_s"] else "-")
+    Console().print(t)
+
+
+def _fmt_int(v) -> str:
+    return f"{v:,}" if isinstance(v, int) else "-"
+
+
+def _print_arch_table(rows: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    t = Table(title="edgeden architectures (measured with torch's FLOP counter)")
+    keys = list(rows[0].keys()) if rows else []
+    for k in keys:
+        t.add_column(str(k))
+    for r in rows:
+        t.add_row(*[("-" if r[k] is None else (f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]))) for k in keys])
+    Console(width=200).print(t)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("models")(models)

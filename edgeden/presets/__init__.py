@@ -1,0 +1,170 @@
+"""Presets: typed YAML files binding an architecture to trained weights and settings.
+
+Each ``edgeden/presets/<name>.yaml`` holds::
+
+    name: unet-m-srgb
+    arch: unet-m                 # registered architecture
+    arch_args: {}
+    domain: srgb                 # srgb: RGB/grey photos; raw: packed RGGB camera raw
+    noise_map: true              # model input gets a noise-level (std) map channel
+    ksigma: false                # raw presets: k-sigma transform around the model
+    k_ref: null
+    weights: unet-m-srgb.safetensors   # in edgeden/presets/weights/
+    sha256: <hex>                # checked before loading
+    tile: 512                    # default tile edge (model-input pixels) and overlap
+    overlap: 32
+    description: one line for ``edgeden models``
+    provenance: {paper: ..., recipe: ..., data: ..., steps: ..., cpu_hours: ..., quality: {...}}
+
+Presets are read from this package and from every folder in ``$EDGEDEN_PRESET_PATH``
+(``os.pathsep``-separated; a user's own trained presets), weights resolved beside the YAML
+(``weights/<file>`` or ``<file>``); a user preset of the same name wins.
+
+Only presets whose weights file is present are listed: a preset without trained weights
+is never offered to users. One builder (:func:`build_model`) loads weights; models never
+open files.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from edgeden.core.types import EdgedenError
+
+PRESET_DIR = Path(__file__).parent
+WEIGHTS_DIR = PRESET_DIR / "weights"
+
+#: Preset used when ``--model`` is omitted (falls back to the first listed one if absent).
+DEFAULT_PRESETS = ("unet-m-srgb",)
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    arch: str
+    domain: str
+    weights: str
+    sha256: str
+    arch_args: dict[str, Any] = field(default_factory=dict)
+    noise_map: bool = False
+    ksigma: bool = False
+    k_ref: float | None = None
+    tile: int = 512
+    overlap: int = 32
+    description: str = ""
+    classifier: dict[str, Any] | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+    root: Path = PRESET_DIR
+
+    @property
+    def image_channels(self) -> int:
+        return 4 if self.domain == "raw" else 3
+
+    @property
+    def in_channels(self) -> int:
+        return self.image_channels + (1 if self.noise_map else 0)
+
+    @property
+    def weights_path(self) -> Path:
+        w = self.root / "weights" / self.weights
+        return w if w.exists() else self.root / self.weights
+
+
+_FIELDS = set(Preset.__dataclass_fields__) - {"root"}
+
+
+def parse_preset(path: Path) -> Preset:
+    """Read and validate one preset YAML (unknown keys and bad values raise ValueError)."""
+    raw = yaml.safe_load(path.read_text()) or {}
+    unknown = set(raw) - _FIELDS
+    if unknown:
+        raise ValueError(f"{path}: unknown preset keys {sorted(unknown)}")
+    missing = {"name", "arch", "domain", "weights", "sha256"} - set(raw)
+    if missing:
+        raise ValueError(f"{path}: missing preset keys {sorted(missing)}")
+    if raw["domain"] not in ("srgb", "raw"):
+        raise ValueError(f"{path}: domain must be srgb or raw")
+    return Preset(**raw, root=path.parent)
+
+
+def preset_dirs() -> list[Path]:
+    """Folders searched for preset YAMLs: the package's, then $EDGEDEN_PRESET_PATH's."""
+    extra = [Path(p) for p in os.environ.get("EDGEDEN_PRESET_PATH", "").split(os.pathsep) if p]
+    return [PRESET_DIR, *extra]
+
+
+def _all_presets() -> dict[str, Preset]:
+    return _scan(tuple(str(d) for d in preset_dirs()))
+
+
+@lru_cache(maxsize=8)
+def _scan(dirs: tuple[str, ...]) -> dict[str, Preset]:
+    out = {}
+    for d in dirs:
+        for p in sorted(Path(d).glob("*.yaml")):
+            pr = parse_preset(p)
+            out[pr.name] = pr
+    return out
+
+
+def list_presets() -> list[str]:
+    """Names of the presets whose trained weights ship with the package."""
+    return [n for n, p in _all_presets().items() if p.weights_path.exists()]
+
+
+def get_preset(name: str) -> Preset:
+    """The preset called ``name``; EdgedenError naming the available ones otherwise."""
+    avail = list_presets()
+    if name not in avail:
+        hint = f"available: {', '.join(avail)}" if avail else "no trained presets are installed"
+        raise EdgedenError(f"unknown model preset {name!r} ({hint}); see `edgeden models`")
+    return _all_presets()[name]
+
+
+def default_preset() -> str:
+    """The preset used when ``--model`` is omitted: the first of DEFAULT_PRESETS that is installed."""
+    avail = list_presets()
+    for n in DEFAULT_PRESETS:
+        if n in avail:
+            return n
+    if avail:
+        return avail[0]
+    raise EdgedenError("no trained model presets are installed; `edgeden models` lists what is available")
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build_model(preset: Preset | str, verify: bool = True):
+    """The preset's network with its trained weights loaded, in eval mode (float32, CPU).
+
+    Raises EdgedenError when the weights file is missing or its sha256 differs from the preset.
+    """
+    import torch
+    from safetensors.torch import load_file
+
+    from edgeden.models import create_arch
+
+    pr = get_preset(preset) if isinstance(preset, str) else preset
+    wp = pr.weights_path
+    if not wp.exists():
+        raise EdgedenError(f"{wp}: weights for preset {pr.name!r} are missing")
+    if verify and sha256_file(wp) != pr.sha256:
+        raise EdgedenError(f"{wp}: sha256 does not match preset {pr.name!r} (corrupt or replaced weights file)")
+    net = create_arch(pr.arch, in_channels=pr.in_channels, out_channels=pr.image_channels, **pr.arch_args)
+    net.load_state_dict(load_file(str(wp)))
+    net.eval()
+    for p in net.parameters():
+        p.requires_grad_(False)
+    return net
