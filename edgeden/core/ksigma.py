@@ -1,0 +1,90 @@
+"""The k-sigma transform (Wang et al., "Practical Deep Raw Image Denoising on Mobile Devices",
+ECCV 2020, PMRID): maps Poisson-Gaussian noise of any level to one reference level.
+
+With variance = S*x + O on linear data in [0, 1] (our one noise model; PMRID's k and sigma^2
+at value scale V are S = k/V, O = sigma^2/V^2), PMRID's
+
+    f(x) = x / S + O / S^2
+
+has noise variance equal to its mean (unit-gain Poisson). We scale it by a fixed ``k_ref``:
+
+    g(x) = k_ref * (x / S + O / S^2)          var(g) = k_ref * E[g]
+
+so every input looks like a camera with shot noise ``k_ref`` and no read noise: a network
+trained at one noise level then serves all of them, and the noise level is known from the
+signal alone (std = sqrt(k_ref * g)). The inverse is exact: x = (g / k_ref - O / S^2) * S.
+
+Pure functions first (:func:`ksigma_forward`, :func:`ksigma_inverse`); :class:`KSigma` wraps a
+network with them.
+"""
+from __future__ import annotations
+
+import torch
+
+#: Smallest shot noise used in the transform (AWGN-only inputs have S = 0).
+MIN_SHOT = 1e-8
+
+
+def _bcast(v, x: torch.Tensor) -> torch.Tensor:
+    """Noise parameter -> a tensor that broadcasts against x (N, C, H, W).
+
+    v: float, 0-d, (C,) per channel, (N, C) per sample and channel, or already 4-D.
+    """
+    t = torch.as_tensor(v, dtype=x.dtype, device=x.device)
+    if t.ndim == 0 or t.ndim == 4:
+        return t
+    if t.ndim == 1:
+        return t.view(1, -1, 1, 1)
+    if t.ndim == 2:
+        return t.view(t.shape[0], t.shape[1], 1, 1)
+    raise ValueError(f"noise parameter of shape {tuple(t.shape)} does not broadcast to {tuple(x.shape)}")
+
+
+def ksigma_forward(x: torch.Tensor, shot, read, k_ref: float) -> torch.Tensor:
+    """Forward k-sigma transform g(x) = k_ref * (x / S + O / S^2).
+
+    Args:
+        x: (N, C, H, W) float32 linear data normalised to [0, 1] (noise may push it below 0).
+        shot, read: S and O (variance = S*x + O): float, (C,), (N, C) or broadcastable 4-D.
+        k_ref: reference shot noise of the transformed domain, e.g. 2e-3.
+
+    Returns:
+        (N, C, H, W) float32 with noise variance k_ref * mean (range scales by k_ref / S).
+
+    Example:
+        >>> x = torch.full((1, 4, 2, 2), 0.5)
+        >>> y = ksigma_forward(x, 4e-3, 1e-5, 2e-3)
+        >>> torch.allclose(ksigma_inverse(y, 4e-3, 1e-5, 2e-3), x)
+        True
+    """
+    s = _bcast(shot, x).clamp_min(MIN_SHOT)
+    o = _bcast(read, x)
+    return k_ref * (x / s + o / (s * s))
+
+
+def ksigma_inverse(y: torch.Tensor, shot, read, k_ref: float) -> torch.Tensor:
+    """Exact inverse of :func:`ksigma_forward`: x = (y / k_ref - O / S^2) * S.
+
+    Args and shapes as :func:`ksigma_forward`; returns (N, C, H, W) float32 in x's scale.
+    """
+    s = _bcast(shot, y).clamp_min(MIN_SHOT)
+    o = _bcast(read, y)
+    return (y / k_ref - o / (s * s)) * s
+
+
+class KSigma(torch.nn.Module):
+    """Wrap a denoiser: forward transform, network, inverse transform.
+
+    ``forward(x, shot, read)`` takes x (N, C, H, W) in [0, 1] and the noise parameters as in
+    :func:`ksigma_forward`; the wrapped network sees the reference noise level only.
+    """
+
+    def __init__(self, net: torch.nn.Module, k_ref: float):
+        super().__init__()
+        self.net, self.k_ref = net, float(k_ref)
+
+    def forward(self, x: torch.Tensor, shot, read) -> torch.Tensor:
+        from edgeden.models import primary_output
+
+        y = primary_output(self.net(ksigma_forward(x, shot, read, self.k_ref)))
+        return ksigma_inverse(y, shot, read, self.k_ref)
