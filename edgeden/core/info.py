@@ -30,7 +30,7 @@ def file_info(path: Path, profiles: Any = None) -> dict:
         }
     else:
         img = io.read_rgb(path)
-        npar = nm.estimate_noise(rgb_to_tensor(img)[0])
+        npar = nm.estimate_noise_or_fallback(rgb_to_tensor(img)[0])
         d = {
             "file": str(path), "kind": "image", "format": img.format,
             "size_hw": list(img.data_hwc.shape[:2]), "megapixels": round(img.data_hwc[..., 0].size / 1e6, 2),

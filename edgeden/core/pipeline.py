@@ -123,10 +123,16 @@ def packed_to_mosaic(packed: torch.Tensor, pad: Any, raw: RawImage) -> np.ndarra
     return bayer.denormalise_mosaic(m, raw.black_level, raw.white_level)
 
 
-def render_packed(packed: torch.Tensor, raw: RawImage) -> np.ndarray:
-    """Minimal-ISP render of packed RGGB (1, 4, h, w) -> (2h, 2w, 3) float32 sRGB in [0, 1]."""
+def render_packed(packed: torch.Tensor, raw: RawImage, pad: Any = None) -> np.ndarray:
+    """Minimal-ISP render of packed RGGB (1, 4, h, w) -> (H, W, 3) float32 sRGB in [0, 1].
+
+    ``pad`` (from :func:`raw_to_packed`) crops the unification padding, so the render has the
+    raw's own size (H, W); without it the render is (2h, 2w).
+    """
     srgb = isp.process(packed.clamp(0, 1), torch.as_tensor(raw.wb_rgb, dtype=torch.float32),
                        torch.as_tensor(raw.cam_to_srgb, dtype=torch.float32), tone=True)
+    if pad is not None:
+        srgb = bayer.restore_cfa(srgb, pad)
     return srgb[0].permute(1, 2, 0).clamp(0, 1).numpy()
 
 
@@ -140,7 +146,7 @@ def raw_noise(raw: RawImage, packed: torch.Tensor, opts: DenoiseOptions) -> Nois
         p = noise_mod.noise_from_camera_profile(opts.noise_profiles, raw.make, raw.model, raw.iso)
         if p is not None:
             return p
-    return noise_mod.estimate_noise(packed[0])
+    return noise_mod.estimate_noise_or_fallback(packed[0])
 
 
 def rgb_to_tensor(img: RgbImage) -> torch.Tensor:
@@ -177,12 +183,10 @@ def denoise_srgb_with_raw_model(x: torch.Tensor, model: torch.nn.Module, preset:
     phases = [(0, 0), (0, 1), (1, 0), (1, 1)]
     for k, (dy, dx) in enumerate(phases):
         # shift so this phase starts the RGGB pattern; pad to even size
-        sub = torch.nn.functional.pad(lin, (dx, 1 + ((w + dx) % 2 == 0) - 1 + ((w + dx) % 2), dy,
-                                            ((h + dy) % 2)), mode="replicate")
-        sub = sub[..., : (sub.shape[-2] // 2) * 2, : (sub.shape[-1] // 2) * 2]
+        sub = torch.nn.functional.pad(lin, (dx, (w + dx) % 2, dy, (h + dy) % 2), mode="replicate")
         packed = isp.mosaic_rggb(sub)
         if used is None:
-            used = noise_mod.estimate_noise(packed[0])
+            used = noise_mod.estimate_noise_or_fallback(packed[0])
         den = denoise_array(packed, model, preset, used, tile, overlap,
                             on_tile=(lambda d, n, k=k: on_tile(k * n + d, 4 * n)) if on_tile else None)
         m = bayer.unpack_rggb(den[0])  # (H', W') mosaic of this phase
@@ -262,7 +266,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         t["inference"] = time.perf_counter() - t1
         t1 = time.perf_counter()
         mosaic = packed_to_mosaic(den, pad, raw)
-        render = render_packed(den, raw) if (outs.preview or outs.tiff or True) else None
+        render = render_packed(den, raw, pad)
         thumb = _thumbnail_u8(render, 256)
         residual = _residual_noise(params)
         io.write_dng(outs.image, mosaic, raw, preview_rgb_u8=thumb, noise_profile=residual)
@@ -280,7 +284,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
             den_srgb, params = denoise_srgb_with_raw_model(x, model, preset, opts.noise, tile, overlap, on_tile)
             t["inference"] = time.perf_counter() - t1
         else:
-            params = opts.noise if opts.noise is not None else noise_mod.estimate_noise(x[0])
+            params = opts.noise if opts.noise is not None else noise_mod.estimate_noise_or_fallback(x[0])
             t["noise"] = time.perf_counter() - t1
             t1 = time.perf_counter()
             den_srgb = denoise_array(x, model, preset, params, tile, overlap, on_tile)

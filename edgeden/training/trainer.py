@@ -201,8 +201,8 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
         for g in opt.param_groups:
             g["lr"] = lr_at(step, {**recipe.optim, "steps": total})
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-            out = model(x.contiguous(memory_format=torch.channels_last))
-        loss = recipe_loss(recipe, out, y, post)
+            pred = model(x.contiguous(memory_format=torch.channels_last))
+        loss = recipe_loss(recipe, pred, y, post)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
