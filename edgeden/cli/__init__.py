@@ -50,6 +50,10 @@ except ImportError:  # pragma: no cover
     pass
 
 
+for _c in app.registered_commands:  # known errors -> one line, exit 1, in every command
+    _c.callback = common.user_errors(_c.callback)
+
+
 def main() -> None:
     """Console-script entry point."""
     try:

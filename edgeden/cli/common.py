@@ -16,6 +16,22 @@ def fail(msg: str, code: int = EXIT_ERROR) -> None:
     raise typer.Exit(code)
 
 
+def user_errors(fn):
+    """Wrap a command so a known error (EdgedenError) prints one line and exits 1."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except EdgedenError as e:
+            if STATE.get("debug"):
+                raise
+            fail(str(e), EXIT_ERROR)
+
+    return wrapper
+
+
 def parse_noise(spec: str | None) -> NoiseParams | None:
     """Parse ``--noise S,O`` (variance = S*x + O on [0, 1] data) into NoiseParams.
 

@@ -80,45 +80,41 @@ def denoise(
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    console = Console(stderr=True)
+    console = Console(stderr=True, soft_wrap=True)
+    live = console.is_terminal
+    import time
+
+    t_start = time.perf_counter()
+    counts = {"done": 0, "skipped": 0, "failed": 0}
     mp_done = [0.0]
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
-                  transient=False, disable=not console.is_terminal) as prog:
+                  disable=not live) as prog:
         task = prog.add_task("denoising", total=len(plan.jobs), rate="")
-        import time
 
-        t_start = time.perf_counter()
+        def finished() -> int:
+            return sum(counts.values())
 
         def process(job) -> float:
-            prog.update(task, description=f"{job.input.name}")
+            prog.update(task, description=job.input.name)
 
             def on_tile(d, n):
-                prog.update(task, completed=len(done) + len(skipped) + d / max(n, 1))
+                prog.update(task, completed=finished() + d / max(n, 1))
 
             res = denoise_file(job.input, job.output, net, preset, opts, on_tile=on_tile)
             mp_done[0] += res.megapixels
-            el = time.perf_counter() - t_start
-            prog.update(task, rate=f"{len(done) + 1 / max(el, 1e-9) * 0 + (len(done) + 1) / el:.2f} img/s  "
-                                   f"{mp_done[0] / el:.2f} MP/s")
+            el = max(time.perf_counter() - t_start, 1e-9)
+            prog.update(task, rate=f"{(counts['done'] + 1) / el:.2f} img/s  {mp_done[0] / el:.2f} MP/s")
             return res.megapixels
 
-        done: list = []
-        skipped: list = []
-
         def on_file(job, status, msg):
-            (done if status == "done" else skipped).append(job)
-            prog.update(task, completed=len(done) + len(skipped))
-            if status == "failed":
-                prog.console.print(f"{job.input}: {msg}", markup=False, highlight=False)
-            elif not console.is_terminal and status == "done":
-                pass
+            counts[status] += 1
+            prog.update(task, completed=finished())
+            if status == "failed":  # one line per bad file, as it happens
+                console.print(f"{job.input}: {msg}", markup=False, highlight=False)
 
         rep = run_jobs(plan.jobs, process, complete, on_file, debug=STATE.get("debug", False))
     failed = len(rep.failed) + len(plan.problems)
-    if not console.is_terminal:
-        for p, msg in rep.failed:
-            err(f"{p}: {msg}", err=True)
     rate = f", {rep.megapixels / rep.seconds:.2f} MP/s" if rep.seconds > 0 and rep.megapixels else ""
     err(f"{len(rep.done)} denoised, {len(rep.skipped)} skipped (already complete), {failed} failed "
         f"-> {out}{rate}", err=True)

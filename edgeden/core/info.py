@@ -51,8 +51,8 @@ def render_file(path: Path, out: Path) -> None:
 
     if io.detect_kind(path) == "raw":
         raw = io.read_raw(path)
-        packed, _ = raw_to_packed(raw)
-        render = render_packed(packed, raw)
+        packed, pad = raw_to_packed(raw)
+        render = render_packed(packed, raw, pad)
     else:
         img = io.read_rgb(path)
         render = img.data_hwc if img.channels == 3 else np.repeat(img.data_hwc, 3, axis=2)

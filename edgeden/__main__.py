@@ -1,0 +1,3 @@
+from edgeden.cli import main
+
+main()
