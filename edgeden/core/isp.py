@@ -266,7 +266,8 @@ def unprocess(srgb: torch.Tensor, gen: torch.Generator | None) -> tuple[torch.Te
 
 
 def synthetic_camera_noise_srgb(clean_srgb: torch.Tensor, gen: torch.Generator | None,
-                                shot: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                                shot: torch.Tensor | None = None,
+                                camera: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Realistic sRGB noise: unprocess, add Poisson-Gaussian raw noise, render back.
 
     The noise is signal dependent and, after demosaicing and the colour matrix, spatially and
@@ -276,13 +277,19 @@ def synthetic_camera_noise_srgb(clean_srgb: torch.Tensor, gen: torch.Generator |
     Args:
         clean_srgb: (N, 3, H, W) float32 in [0, 1], H and W even.
         gen: generator. shot: (N,) shot noise, default UPI's sampler (read from its model).
+        camera: (wb, ccm) to use for every sample instead of a random camera each.
     Returns:
         (noisy (N, 3, H, W), clean (N, 3, H, W)) float32 sRGB in [0, 1].
     """
     from edgeden.core import noise as nm
 
     n = clean_srgb.shape[0]
-    packed, meta = unprocess(clean_srgb, gen)
+    if camera is None:
+        packed, meta = unprocess(clean_srgb, gen)
+    else:
+        wb = torch.as_tensor(camera[0], dtype=torch.float32).expand(n, 3)
+        ccm = torch.as_tensor(camera[1], dtype=torch.float32).expand(n, 3, 3)
+        packed, meta = mosaic_rggb(unprocess_rgb(clean_srgb, wb, ccm)), {"wb": wb, "ccm": ccm}
     if shot is None:
         s, r = nm.sample_upi_noise(gen, n)
     else:

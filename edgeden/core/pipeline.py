@@ -123,17 +123,28 @@ def packed_to_mosaic(packed: torch.Tensor, pad: Any, raw: RawImage) -> np.ndarra
     return bayer.denormalise_mosaic(m, raw.black_level, raw.white_level)
 
 
-def render_packed(packed: torch.Tensor, raw: RawImage, pad: Any = None) -> np.ndarray:
+def render_packed(packed: torch.Tensor, raw: RawImage, pad: Any = None, strip: int = 256) -> np.ndarray:
     """Minimal-ISP render of packed RGGB (1, 4, h, w) -> (H, W, 3) float32 sRGB in [0, 1].
 
     ``pad`` (from :func:`raw_to_packed`) crops the unification padding, so the render has the
-    raw's own size (H, W); without it the render is (2h, 2w).
+    raw's own size (H, W); without it the render is (2h, 2w). Rendered in strips of ``strip``
+    packed rows (plus the demosaic's 2-row margin), so the ISP's temporaries stay small.
     """
-    srgb = isp.process(packed.clamp(0, 1), torch.as_tensor(raw.wb_rgb, dtype=torch.float32),
-                       torch.as_tensor(raw.cam_to_srgb, dtype=torch.float32), tone=True)
+    wb = torch.as_tensor(raw.wb_rgb, dtype=torch.float32)
+    ccm = torch.as_tensor(raw.cam_to_srgb, dtype=torch.float32)
+    h, w = packed.shape[-2:]
+    out = np.empty((2 * h, 2 * w, 3), dtype=np.float32)
+    margin = 2  # packed rows; Malvar's 5x5 kernels need 2 mosaic rows = 1 packed row
+    for y0 in range(0, h, strip):
+        y1 = min(h, y0 + strip)
+        a, b = max(0, y0 - margin), min(h, y1 + margin)
+        srgb = isp.process(packed[..., a:b, :].clamp(0, 1), wb, ccm, tone=True)[0]
+        top = 2 * (y0 - a)
+        out[2 * y0: 2 * y1] = srgb[:, top: top + 2 * (y1 - y0)].permute(1, 2, 0).numpy()
     if pad is not None:
-        srgb = bayer.restore_cfa(srgb, pad)
-    return srgb[0].permute(1, 2, 0).clamp(0, 1).numpy()
+        top, bottom, left, right = pad
+        out = out[top: 2 * h - bottom, left: 2 * w - right]
+    return out
 
 
 def raw_noise(raw: RawImage, packed: torch.Tensor, opts: DenoiseOptions) -> NoiseParams:

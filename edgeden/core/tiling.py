@@ -87,4 +87,4 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile:
             done += 1
             if on_tile:
                 on_tile(done, total)
-    return acc / wsum.clamp_min(1e-12)
+    return acc.div_(wsum.clamp_min_(1e-12))

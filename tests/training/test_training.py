@@ -78,3 +78,25 @@ def test_short_raw_two_stage_training(tmp_path, photo_dir):
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert any("val_psnr@0.004" in e for e in log)
     assert all(np.isfinite(e["loss"]) for e in log if "loss" in e)
+
+
+def test_export_writes_preset_card_and_loads(tmp_path, photo_dir, monkeypatch):
+    """A finished run becomes a loadable preset whose YAML/card figures come from measurements."""
+    from edgeden.presets import _scan, build_model, get_preset
+    from edgeden.training.export import export
+
+    r = _recipe(tmp_path, photo_dir, name="tiny-export")
+    run = train(r, out_root=tmp_path / "runs")
+    dest = tmp_path / "presets"
+    yml = export(run, "tiny-export", "test", [str(photo_dir)], ["awgn:25", "camera:4e-3"], limit=1, tile=64,
+                 overlap=16, dest=dest)
+    doc = yaml.safe_load(yml.read_text())
+    assert doc["provenance"]["steps"] == 4 and doc["provenance"]["params"] > 0
+    assert set(doc["provenance"]["quality"]) == {f"{photo_dir} awgn:25", f"{photo_dir} camera:0.004"}
+    card = (dest / "cards" / "tiny-export.md").read_text()
+    assert "awgn:25" in card and "conv peak" in card
+    monkeypatch.setenv("EDGEDEN_PRESET_PATH", str(dest))
+    _scan.cache_clear()
+    net = build_model(get_preset("tiny-export"))  # sha256 verified
+    assert sum(p.numel() for p in net.parameters()) == doc["provenance"]["params"]
+    _scan.cache_clear()

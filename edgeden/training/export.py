@@ -1,0 +1,193 @@
+"""Turn a finished training run into a shipped preset: weights, YAML and model card.
+
+    python -m edgeden.training.export runs/unet-m-srgb --name unet-m-srgb \
+        --noise awgn:15 --noise awgn:25 --noise awgn:50 --data kodak24 --data cbsd68
+
+Steps: copy ``best.safetensors`` into ``edgeden/presets/weights/NAME.safetensors``; measure
+parameters and MACs per megapixel (torch's FLOP counter); evaluate with
+:func:`edgeden.evaluate.evaluate` on each test set and noise level (seeded, same code as
+``edgeden eval``), with this machine's conv peak measured in the same run; write the preset
+YAML (sha256, settings, provenance) and ``edgeden/presets/cards/NAME.md``. Nothing here is
+typed in by hand: every figure in the card comes from the run's log or a measurement.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import platform
+import shutil
+import time
+from pathlib import Path
+
+import yaml
+
+from edgeden.presets import PRESET_DIR, Preset, _scan
+
+
+def run_summary(run: Path) -> dict:
+    """Steps, best validation PSNR, CPU/wall hours and threads from a run's ``log.jsonl``."""
+    events = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+    steps = max((e.get("step", 0) for e in events), default=0)
+    vals = [e for e in events if any(k.startswith("val_psnr") for k in e)]
+    # CPU/wall hours: summed over the run's segments (each resume restarts the counters)
+    cpu = wall = 0.0
+    seg_cpu = seg_wall = 0.0
+    for e in events:
+        if e.get("event") == "start":
+            cpu, wall, seg_cpu, seg_wall = cpu + seg_cpu, wall + seg_wall, 0.0, 0.0
+        if "cpu_hours_this_run" in e:
+            seg_cpu, seg_wall = e["cpu_hours_this_run"], e["wall_hours_this_run"]
+    cpu, wall = cpu + seg_cpu, wall + seg_wall
+    best = max(vals, key=lambda e: sum(v for k, v in e.items() if k.startswith("val_psnr"))) if vals else {}
+    starts = [e for e in events if e.get("event") == "start"]
+    return {"steps": steps, "cpu_hours": round(cpu, 2), "wall_hours": round(wall, 2),
+            "best_val": {k: round(v, 2) for k, v in best.items() if k.startswith("val_psnr")},
+            "best_step": best.get("step"), "bf16": any(e.get("bf16") for e in starts),
+            "threads": sorted({e.get("threads") for e in starts if e.get("threads")}),
+            "val_curve": [{"step": e["step"], **{k: round(v, 2) for k, v in e.items() if k.startswith("val_psnr")}}
+                          for e in vals]}
+
+
+def export(run: Path, name: str, description: str, datas: list[str], noises: list[str], limit: int | None,
+           tile: int, overlap: int, compare_bm3d: int = 0, dest: Path = PRESET_DIR) -> Path:
+    """Export ``run`` as preset ``name`` into ``dest`` (YAML), ``dest/weights``, ``dest/cards``;
+    returns the YAML path. ``datas`` x ``noises`` are evaluated (first ``limit`` images)."""
+    from edgeden.evaluate import NoiseSpec, evaluate
+    from edgeden.models.complexity import measure
+
+    rec = json.loads((run / "recipe.json").read_text())
+    dest = Path(dest)
+    (dest / "weights").mkdir(parents=True, exist_ok=True)
+    (dest / "cards").mkdir(parents=True, exist_ok=True)
+    wfile = dest / "weights" / f"{name}.safetensors"
+    shutil.copyfile(run / "best.safetensors", wfile)
+    sha = hashlib.sha256(wfile.read_bytes()).hexdigest()
+    domain = rec["domain"]
+    image_c = 4 if domain == "raw" else 3
+    in_c = image_c + (1 if rec.get("noise_map") else 0)
+    cx = measure(rec["arch"], in_channels=in_c, height=256, width=256, out_channels=image_c,
+                 **(rec.get("arch_args") or {}))
+    # MACs per megapixel *of the photo*: a packed raw pixel is 4 photo pixels
+    macs_per_mp = cx["macs"] / (256 * 256) * 1e6 / (4 if domain == "raw" else 1)
+    doc = {"name": name, "arch": rec["arch"], "arch_args": rec.get("arch_args") or {}, "domain": domain,
+           "noise_map": bool(rec.get("noise_map")), "ksigma": bool(rec.get("ksigma")), "k_ref": rec.get("k_ref"),
+           "weights": wfile.name, "sha256": sha, "tile": tile, "overlap": overlap, "description": description}
+    doc = {k: v for k, v in doc.items() if v is not None}
+    summ = run_summary(run)
+    prov = {"recipe": f"edgeden/training/recipes/{rec['name']}.yaml", "steps": summ["steps"],
+            "cpu_hours": summ["cpu_hours"], "params": int(cx["params"]), "macs_per_mp": int(macs_per_mp),
+            "best_val": summ["best_val"], "exported": time.strftime("%Y-%m-%d")}
+    doc["provenance"] = prov
+    yml = dest / f"{name}.yaml"
+    yml.write_text(yaml.safe_dump(doc, sort_keys=False))
+    _scan.cache_clear()
+    preset = Preset(**doc, root=dest)
+    evals = []
+    for data in datas:
+        specs = [NoiseSpec.parse(s) for s in noises]
+        evals.append(evaluate(preset, data, specs, limit=limit, compare_bm3d=False))
+        if compare_bm3d:
+            evals.append(evaluate(preset, data, specs, limit=compare_bm3d, compare_bm3d=True))
+    quality = {}
+    for ev in evals:
+        if "bm3d_psnr" in ev["results"][0]:
+            continue
+        for r in ev["results"]:
+            quality[f"{ev['data']} {r['noise']}"] = round(r["psnr"], 2)
+    speeds = [r["mp_per_s"] for ev in evals for r in ev["results"]]
+    prov["quality"] = quality
+    prov["speed_mp_per_s"] = round(sorted(speeds)[len(speeds) // 2], 3) if speeds else None
+    prov["conv_peak_gflops"] = evals[0]["conv_peak_gflops"] if evals else None
+    yml.write_text(yaml.safe_dump(doc, sort_keys=False))
+    _scan.cache_clear()
+    (dest / "cards" / f"{name}.md").write_text(model_card(doc, rec, summ, evals))
+    return yml
+
+
+def model_card(doc: dict, rec: dict, summ: dict, evals: list[dict]) -> str:
+    prov = doc["provenance"]
+    lines = [f"# Model card: `{doc['name']}`", "", doc.get("description", ""), "",
+             "| | |", "|---|---|",
+             f"| architecture | `{doc['arch']}` {doc.get('arch_args') or ''} |",
+             f"| domain | {doc['domain']}{' + noise-level map' if doc.get('noise_map') else ''}"
+             f"{' + k-sigma (k_ref=' + str(doc.get('k_ref')) + ')' if doc.get('ksigma') else ''} |",
+             f"| parameters | {prov['params']:,} |",
+             f"| MACs per megapixel of photo | {prov['macs_per_mp'] / 1e9:.2f} G |",
+             f"| weights | `{doc['weights']}` sha256 `{doc['sha256'][:16]}...` |",
+             f"| recipe | `{prov['recipe']}` |",
+             f"| training data | {rec['data'].get('train')} (clean photos; first {rec['data'].get('val_holdout', 8)} "
+             f"held out for validation), synthetic noise `{json.dumps(rec['noise'])}` |",
+             f"| loss | `{json.dumps(rec['loss'])}` |",
+             f"| schedule | {summ['steps']} steps, batch {rec['data'].get('batch')} x {rec['data'].get('patch')}^2 "
+             f"{'packed raw' if doc['domain'] == 'raw' else 'px'}, Adam `{json.dumps(rec['optim'])}` |",
+             f"| compute | {summ['cpu_hours']} CPU hours ({summ['wall_hours']} h wall) on {_cpu()}, "
+             f"threads {summ['threads']}, bf16 {'on' if summ['bf16'] else 'off (no native bf16 on this CPU)'} |",
+             f"| validation PSNR (held-out crops) | {summ['best_val']} at step {summ['best_step']} |",
+             "", "## Quality (measured by `edgeden.evaluate`, seeded noise, mean over images)", ""]
+    for ev in evals:
+        bm = "bm3d_psnr" in ev["results"][0]
+        lines.append(f"**{ev['data']}** ({ev['images']} images{', with BM3D in the same run' if bm else ''}; "
+                     f"{ev['threads']} threads, conv peak {ev['conv_peak_gflops']} GFLOP/s measured in the same run)")
+        lines.append("")
+        head = "| noise | noisy PSNR / SSIM | denoised PSNR / SSIM |"
+        sep = "|---|---|---|"
+        if "raw_psnr" in ev["results"][0]:
+            head += " raw-domain PSNR |"
+            sep += "---|"
+        if bm:
+            head += " BM3D PSNR / SSIM | BM3D MP/s |"
+            sep += "---|---|"
+        head += " MP/s |"
+        sep += "---|"
+        lines += [head, sep]
+        for r in ev["results"]:
+            row = (f"| {r['noise']} | {r['noisy_psnr']:.2f} / {r['noisy_ssim']:.3f} | "
+                   f"**{r['psnr']:.2f}** / {r['ssim']:.3f} |")
+            if "raw_psnr" in r:
+                row += f" {r['raw_psnr']:.2f} |"
+            if bm:
+                row += f" {r['bm3d_psnr']:.2f} / {r['bm3d_ssim']:.3f} | {r['bm3d_mp_per_s']:.4f} |"
+            row += f" {r['mp_per_s']:.2f} |"
+            lines.append(row)
+        lines.append("")
+    lines += ["## Validation curve", "", "| step | " + " | ".join(summ["best_val"]) + " |",
+              "|---|" + "---|" * len(summ["best_val"])]
+    for e in summ["val_curve"]:
+        lines.append(f"| {e['step']} | " + " | ".join(f"{e.get(k, float('nan')):.2f}" for k in summ["best_val"]) + " |")
+    lines += ["", "Noise specs: see `edgeden eval --help` and `edgeden/evaluate.py` (awgn:SIGMA on sRGB; "
+              "camera:SHOT = raw noise rendered through our ISP, noise level estimated blind; raw:SHOT = UPI "
+              "Poisson-Gaussian on packed raw with the mean read noise). Regenerate this card with "
+              "`python -m edgeden.training.export`.", ""]
+    return "\n".join(lines)
+
+
+def _cpu() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description="Export a training run as a shipped preset with a model card.")
+    ap.add_argument("run", type=Path)
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--description", default="")
+    ap.add_argument("--data", action="append", default=[])
+    ap.add_argument("--noise", action="append", default=[])
+    ap.add_argument("--limit", type=int, default=None)
+    ap.add_argument("--bm3d", type=int, default=0, help="also run BM3D on the first N images of each set")
+    ap.add_argument("--tile", type=int, default=512)
+    ap.add_argument("--overlap", type=int, default=32)
+    a = ap.parse_args(argv)
+    p = export(a.run, a.name, a.description, a.data, a.noise, a.limit, a.tile, a.overlap, a.bm3d)
+    print(p)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
