@@ -13,8 +13,8 @@ def denoise(
     paths: List[Path] = typer.Argument(..., help="Image files and/or folders (searched recursively).",
                                        show_default=False),
     model: Optional[str] = typer.Option(None, "--model", "-m",
-                                        help="Model preset (see `edgeden models`). Default: the first installed of "
-                                             "unet-m-srgb."),
+                                        help="Model preset (see `edgeden models`). Default: per file, tsdn "
+                                             "for camera raws and unet-m-srgb for PNG/TIFF/JPEG."),
     out: Path = typer.Option(Path("denoised"), "--out", "-o", help="Output folder; it mirrors the input tree."),
     preview: bool = typer.Option(True, "--preview/--no-preview", help="Write an ISP-rendered JPEG preview."),
     sidecar: bool = typer.Option(True, "--sidecar/--no-sidecar", help="Write a JSON sidecar per image."),
@@ -44,14 +44,29 @@ def denoise(
     from edgeden.presets import default_preset, get_preset
 
     noise_p = parse_noise(noise)
-    name = model or default_preset()
-    preset = get_preset(name)
+    if model is not None:
+        fixed = get_preset(model)
+    else:
+        default_preset("rgb")  # fails early and clearly when no trained preset is installed
+        fixed = None
     opts = DenoiseOptions(tile=tile, overlap=overlap, noise=noise_p, preview=preview, sidecar=sidecar, tiff=tiff,
                           noise_profiles=_load_profiles(noise_profiles))
-    if tile is not None and tile > 0 and tile <= 2 * (overlap if overlap is not None else preset.overlap):
+    if tile is not None and tile > 0 and tile <= 2 * (overlap if overlap is not None else (fixed.overlap if fixed else 32)):
         fail(f"--tile {tile} must be more than twice the overlap", EXIT_USAGE)
     plan = plan_jobs(list(paths), out)
     err = typer.echo
+    from edgeden.core.io import detect_kind
+
+    def preset_for(path: Path):
+        """The job's preset: --model, or the default for the input's kind."""
+        if fixed is not None:
+            return fixed
+        try:
+            kind = detect_kind(path)
+        except Exception:  # noqa: BLE001 - unreadable files fail later with their own message
+            kind = "rgb"
+        return get_preset(default_preset(kind))
+
     for n in plan.notes:
         err(f"note: {n}", err=True)
     for p, msg in plan.problems:
@@ -63,8 +78,8 @@ def denoise(
     if dry_run:
         for job in plan.jobs:
             state = "skip (outputs complete)" if complete(job) else "denoise"
-            typer.echo(f"{state}: {job.input} -> {job.output}")
-        typer.echo(f"{len(plan.jobs)} file(s), preset {preset.name}; nothing written (--dry-run)")
+            typer.echo(f"{state}: {job.input} -> {job.output} [{preset_for(job.input).name}]")
+        typer.echo(f"{len(plan.jobs)} file(s); nothing written (--dry-run)")
         raise typer.Exit(EXIT_PARTIAL if plan.problems else EXIT_OK)
 
     if not plan.jobs and not plan.problems:
@@ -75,7 +90,13 @@ def denoise(
         torch.set_num_threads(threads)
     from edgeden.presets import build_model
 
-    net = build_model(preset)
+    nets: dict = {}
+
+    def model_for(path: Path):
+        pr = preset_for(path)
+        if pr.name not in nets:
+            nets[pr.name] = build_model(pr)
+        return pr, nets[pr.name]
 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -101,6 +122,7 @@ def denoise(
             def on_tile(d, n):
                 prog.update(task, completed=finished() + d / max(n, 1))
 
+            preset, net = model_for(job.input)
             res = denoise_file(job.input, job.output, net, preset, opts, on_tile=on_tile)
             mp_done[0] += res.megapixels
             el = max(time.perf_counter() - t_start, 1e-9)

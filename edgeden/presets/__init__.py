@@ -40,9 +40,12 @@ from edgeden.core.types import EdgedenError
 PRESET_DIR = Path(__file__).parent
 WEIGHTS_DIR = PRESET_DIR / "weights"
 
-#: Preset used when ``--model`` is omitted (falls back to the first listed one if absent).
-DEFAULT_PRESETS = ("unet-m-srgb",)
-
+#: Presets used when ``--model`` is omitted, per input kind, in order of preference: camera
+#: raws get the best installed raw preset, PNG/TIFF/JPEG the best installed sRGB one. If a
+#: kind has none of these, any installed preset of that domain is used; an RGB image with only
+#: raw presets installed goes through a raw preset (unprocessing), a raw with only sRGB presets
+#: is refused with a clear message.
+DEFAULT_PRESETS = {"raw": ("tsdn",), "rgb": ("unet-m-srgb",)}
 
 @dataclass(frozen=True)
 class Preset:
@@ -127,15 +130,24 @@ def get_preset(name: str) -> Preset:
     return _all_presets()[name]
 
 
-def default_preset() -> str:
-    """The preset used when ``--model`` is omitted: the first of DEFAULT_PRESETS that is installed."""
+def default_preset(kind: str = "rgb") -> str:
+    """The preset used for an input of ``kind`` ("raw" or "rgb") when ``--model`` is omitted.
+
+    See :data:`DEFAULT_PRESETS`. Raises EdgedenError when no trained preset is installed.
+    """
     avail = list_presets()
-    for n in DEFAULT_PRESETS:
+    if not avail:
+        raise EdgedenError("no trained model presets are installed; `edgeden models` lists what is available")
+    for n in DEFAULT_PRESETS.get(kind, ()):
         if n in avail:
             return n
-    if avail:
-        return avail[0]
-    raise EdgedenError("no trained model presets are installed; `edgeden models` lists what is available")
+    allp = _all_presets()
+    want = "raw" if kind == "raw" else "srgb"
+    same = [n for n in avail if allp[n].domain == want]
+    if same:
+        return same[0]
+    raw = [n for n in avail if allp[n].domain == "raw"]
+    return raw[0] if (kind != "raw" and raw) else avail[0]
 
 
 def sha256_file(path: Path) -> str:

@@ -254,3 +254,20 @@ def test_real_subprocess(tmp_path, photos, tiny_presets):
     p = subprocess.run([sys.executable, "-m", "edgeden", "info", str(tmp_path / "nope.png")],
                        capture_output=True, text=True, env=env, timeout=120)
     assert p.returncode == 1 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+
+
+def test_default_preset_is_chosen_per_input_kind(tmp_path, photos, tiny_presets, monkeypatch):
+    import edgeden.presets as pr
+
+    monkeypatch.setattr(pr, "PRESET_DIR", tmp_path / "no-package-presets")
+    monkeypatch.setattr(pr, "DEFAULT_PRESETS", {"raw": ("tiny-raw",), "rgb": ("tiny-srgb",)})
+    pr._scan.cache_clear()
+    out = tmp_path / "out"
+    r = run("denoise", photos, "-o", out)
+    assert r.exit_code == 0, r.output
+    used = {p.name: json.loads(p.read_text())["preset"]["name"] for p in out.rglob("*.json")}
+    assert used == {"a.dng.json": "tiny-raw", "b.png.json": "tiny-srgb", "c.jpg.json": "tiny-srgb"}
+    # no raw preset preferred or installed for RGB: falls back by domain
+    monkeypatch.setattr(pr, "DEFAULT_PRESETS", {})
+    assert pr.default_preset("raw") == "tiny-raw" and pr.default_preset("rgb") == "tiny-srgb"
+    pr._scan.cache_clear()
