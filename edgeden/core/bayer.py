@@ -132,11 +132,14 @@ def denormalise_mosaic(
     if bl.size == 1:
         bl = np.repeat(bl, 4)
     h, w = a.shape
-    reps = ((h + 1) // 2, (w + 1) // 2)
-    blk = np.tile(bl.reshape(2, 2), reps)[:h, :w]
-    scl = float(white_level) - blk
-    v = np.rint(a.astype(np.float64) * scl + blk)
-    return np.clip(v, 0, float(white_level)).astype(np.uint16)
+    out = np.empty((h, w), dtype=np.uint16)
+    row = np.tile(bl.reshape(2, 2), (1, (w + 1) // 2))[:, :w]  # (2, W) black per row parity
+    for y0 in range(0, h, 256):  # strips: temporaries stay small on 50 MP raws
+        y1 = min(h, y0 + 256)
+        blk = row[np.arange(y0, y1) % 2]
+        v = np.rint(a[y0:y1].astype(np.float64) * (float(white_level) - blk) + blk)
+        out[y0:y1] = np.clip(v, 0, float(white_level))
+    return out
 
 
 def _reflect_pad(m: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:

@@ -93,18 +93,21 @@ def denoise_array(x: torch.Tensor, model: torch.nn.Module, preset: Preset, param
     s, o = params.per_plane(c)
     shot = torch.tensor(s, dtype=torch.float32)
     read = torch.tensor(o, dtype=torch.float32)
-    inp = x
-    if preset.ksigma:
-        inp = ksigma.ksigma_forward(inp, shot, read, preset.k_ref)
-    if preset.noise_map:
-        std = noise_mod.noise_std_map(x, params)
-        if preset.ksigma:  # the std map in the transformed domain is sqrt(k_ref * y)
-            std = torch.sqrt(torch.clamp(inp, min=0) * preset.k_ref)
-        inp = torch.cat([inp, std.mean(1, keepdim=True)], 1)
-    out = run_tiled(model_fn(model), inp, tile, overlap, out_channels=c, on_tile=on_tile)
-    if preset.ksigma:
-        out = ksigma.ksigma_inverse(out, shot, read, preset.k_ref)
-    return out
+    net = model_fn(model)
+
+    def fn(t: torch.Tensor) -> torch.Tensor:
+        # transforms run per tile, so no full-size copies of the image are made
+        inp = ksigma.ksigma_forward(t, shot, read, preset.k_ref) if preset.ksigma else t
+        if preset.noise_map:
+            if preset.ksigma:  # the std map in the transformed domain is sqrt(k_ref * y)
+                std = torch.sqrt(torch.clamp(inp, min=0) * preset.k_ref)
+            else:
+                std = noise_mod.noise_std_map(t, params)
+            inp = torch.cat([inp, std.mean(1, keepdim=True)], 1)
+        out = net(inp)
+        return ksigma.ksigma_inverse(out, shot, read, preset.k_ref) if preset.ksigma else out
+
+    return run_tiled(fn, x, tile, overlap, out_channels=c, on_tile=on_tile)
 
 
 def raw_to_packed(raw: RawImage) -> tuple[torch.Tensor, Any]:
@@ -123,24 +126,27 @@ def packed_to_mosaic(packed: torch.Tensor, pad: Any, raw: RawImage) -> np.ndarra
     return bayer.denormalise_mosaic(m, raw.black_level, raw.white_level)
 
 
-def render_packed(packed: torch.Tensor, raw: RawImage, pad: Any = None, strip: int = 256) -> np.ndarray:
-    """Minimal-ISP render of packed RGGB (1, 4, h, w) -> (H, W, 3) float32 sRGB in [0, 1].
+def render_packed(packed: torch.Tensor, raw: RawImage, pad: Any = None, strip: int = 64) -> np.ndarray:
+    """Minimal-ISP render of packed RGGB (1, 4, h, w) -> (H, W, 3) uint16 sRGB (0..65535).
 
     ``pad`` (from :func:`raw_to_packed`) crops the unification padding, so the render has the
     raw's own size (H, W); without it the render is (2h, 2w). Rendered in strips of ``strip``
-    packed rows (plus the demosaic's 2-row margin), so the ISP's temporaries stay small.
+    packed rows (plus the demosaic's margin) into 16 bits, so a 50 MP render takes 300 MB
+    and the ISP's temporaries stay small.
     """
+    from edgeden.core.io import quantise
+
     wb = torch.as_tensor(raw.wb_rgb, dtype=torch.float32)
     ccm = torch.as_tensor(raw.cam_to_srgb, dtype=torch.float32)
     h, w = packed.shape[-2:]
-    out = np.empty((2 * h, 2 * w, 3), dtype=np.float32)
+    out = np.empty((2 * h, 2 * w, 3), dtype=np.uint16)
     margin = 2  # packed rows; Malvar's 5x5 kernels need 2 mosaic rows = 1 packed row
     for y0 in range(0, h, strip):
         y1 = min(h, y0 + strip)
         a, b = max(0, y0 - margin), min(h, y1 + margin)
         srgb = isp.process(packed[..., a:b, :].clamp(0, 1), wb, ccm, tone=True)[0]
         top = 2 * (y0 - a)
-        out[2 * y0: 2 * y1] = srgb[:, top: top + 2 * (y1 - y0)].permute(1, 2, 0).numpy()
+        out[2 * y0: 2 * y1] = quantise(srgb[:, top: top + 2 * (y1 - y0)].permute(1, 2, 0).numpy(), 16)
     if pad is not None:
         top, bottom, left, right = pad
         out = out[top: 2 * h - bottom, left: 2 * w - right]
@@ -338,12 +344,18 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
 
 
 def _thumbnail_u8(render_hwc: np.ndarray, max_side: int) -> np.ndarray:
-    """(H, W, 3) float [0, 1] -> uint8 thumbnail whose longer side is <= max_side (box filter)."""
+    """(H, W, 3) render (float in [0, 1] or uint16) -> uint8 thumbnail, longer side <= max_side
+    (box filter, computed in row strips)."""
     h, w = render_hwc.shape[:2]
     f = max(1, int(np.ceil(max(h, w) / max_side)))
     hh, ww = h // f, w // f
-    a = render_hwc[: hh * f, : ww * f].reshape(hh, f, ww, f, 3).mean((1, 3))
-    return (np.clip(a, 0, 1) * 255 + 0.5).astype(np.uint8)
+    scale = 65535.0 if render_hwc.dtype == np.uint16 else 1.0
+    out = np.empty((hh, ww, 3), dtype=np.float32)
+    for i in range(0, hh, 8):
+        j = min(hh, i + 8)
+        blk = render_hwc[i * f: j * f, : ww * f].astype(np.float32).reshape(j - i, f, ww, f, 3)
+        out[i:j] = blk.mean((1, 3)) / scale
+    return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def _residual_noise(params: NoiseParams, factor: float = 0.1) -> NoiseParams:

@@ -354,13 +354,27 @@ def quantise(data: np.ndarray, bit_depth: int) -> np.ndarray:
         return a
     if np.issubdtype(a.dtype, np.floating):
         maxv = 65535.0 if bit_depth == 16 else 255.0
-        a = np.nan_to_num(a.astype(np.float32, copy=False), nan=0.0)
-        return np.rint(np.clip(a, 0.0, 1.0) * maxv).astype(dt)
-    if a.dtype == np.uint16 and bit_depth == 8:
-        return ((a.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
-    if a.dtype == np.uint8 and bit_depth == 16:
-        return a.astype(np.uint16) * 257
-    raise TypeError(f"image data must be float in [0, 1], uint8 or uint16, got {a.dtype}")
+
+        def conv(blk: np.ndarray) -> np.ndarray:
+            blk = np.nan_to_num(np.array(blk, dtype=np.float32), nan=0.0)
+            np.clip(blk, 0.0, 1.0, out=blk)
+            blk *= maxv
+            return np.rint(blk, out=blk).astype(dt)
+    elif a.dtype == np.uint16 and bit_depth == 8:
+        def conv(blk: np.ndarray) -> np.ndarray:
+            return ((blk.astype(np.uint32) * 255 + 32767) // 65535).astype(np.uint8)
+    elif a.dtype == np.uint8 and bit_depth == 16:
+        def conv(blk: np.ndarray) -> np.ndarray:
+            return blk.astype(np.uint16) * 257
+    else:
+        raise TypeError(f"image data must be float in [0, 1], uint8 or uint16, got {a.dtype}")
+    if a.ndim < 2:
+        return conv(a)
+    out = np.empty(a.shape, dtype=dt)
+    step = max(1, (1 << 22) // max(1, a[0].size))  # row strips bound the temporaries (50 MP images)
+    for i in range(0, a.shape[0], step):
+        out[i:i + step] = conv(a[i:i + step])
+    return out
 
 
 def _hwc(data: Any) -> np.ndarray:
