@@ -66,16 +66,11 @@ def _fmt_int(v) -> str:
 
 
 def _print_arch_table(rows: list[dict]) -> None:
-    from rich.console import Console
-    from rich.table import Table
+    from edgeden.models.complexity import format_arch_table
 
-    t = Table(title="edgeden architectures (measured with torch's FLOP counter)")
-    keys = list(rows[0].keys()) if rows else []
-    for k in keys:
-        t.add_column(str(k))
-    for r in rows:
-        t.add_row(*[("-" if r[k] is None else (f"{r[k]:.4g}" if isinstance(r[k], float) else str(r[k]))) for k in keys])
-    Console(width=200).print(t)
+    typer.echo("Architectures, measured with torch's FLOP counter (MACs), beside the papers' figures")
+    typer.echo("(dP% / dM%: deviation of our params / MACs; notes and sources: --json).\n")
+    typer.echo(format_arch_table(rows))
 
 
 def register(app: typer.Typer) -> None:
