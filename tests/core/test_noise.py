@@ -241,3 +241,15 @@ def test_estimate_noise_errors():
         estimate_noise(torch.rand(3, 40, 40))  # too few blocks
     with pytest.raises(ValueError):
         estimate_noise(torch.rand(1, 128, 128), planes="some")
+
+
+def test_estimate_noise_or_fallback_answers_for_small_images():
+    from edgeden.core.noise import estimate_noise_or_fallback
+
+    g = torch.Generator().manual_seed(3)
+    flat = torch.full((3, 24, 30), 0.4) + torch.randn(3, 24, 30, generator=g) * 0.05
+    p = estimate_noise_or_fallback(flat)
+    assert p.source == "estimated" and "median absolute deviation" in p.detail
+    assert p.shot == (0.0,) * 3 and math.sqrt(p.read[0]) == pytest.approx(0.05, rel=0.2)
+    big = torch.full((3, 128, 128), 0.4) + torch.randn(3, 128, 128, generator=g) * 0.05
+    assert "Haar wavelet fit" in estimate_noise_or_fallback(big).detail
