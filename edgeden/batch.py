@@ -9,12 +9,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from edgeden.core.io._common import RAW_EXTENSIONS, RGB_EXTENSIONS
 from edgeden.core.types import EdgedenError
 
-RAW_EXTS = {".dng", ".nef", ".nrw", ".cr2", ".cr3", ".crw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2",
-            ".pef", ".srw", ".kdc", ".dcr", ".mrw", ".3fr", ".iiq", ".x3f", ".erf", ".mef", ".mos", ".rwl",
-            ".gpr", ".k25", ".dcs"}
-RGB_EXTS = {".png", ".tif", ".tiff", ".jpg", ".jpeg"}
+RAW_EXTS = RAW_EXTENSIONS
+RGB_EXTS = RGB_EXTENSIONS
 IMAGE_EXTS = RAW_EXTS | RGB_EXTS
 OUTPUT_SUFFIXES = (".preview.jpg", ".render.tif", ".json", ".tmp")
 

@@ -6,7 +6,6 @@ reading and writing is the pure function :func:`denoise_array` / :func:`denoise_
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import time
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ from edgeden.core import bayer, isp, ksigma, noise as noise_mod
 from edgeden.core.tiling import run_tiled
 from edgeden.core.types import EdgedenError, NoiseParams, RawImage, RgbImage, UnsupportedInputError
 from edgeden.models import primary_output
-from edgeden.presets import Preset
+from edgeden.presets import Preset, sha256_file
 
 ProgressFn = Callable[[int, int], None]
 
@@ -226,14 +225,6 @@ def denoise_srgb_with_raw_model(x: torch.Tensor, model: torch.nn.Module, preset:
 # file level
 # ----------------------------------------------------------------------------------------
 
-def sha256_of(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 @dataclass
 class FileResult:
     """What :func:`denoise_file` did for one input."""
@@ -324,12 +315,11 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
     t["total"] = time.perf_counter() - t0
     if outs.sidecar:
         from edgeden.core.io.sidecar import write_sidecar
-        from edgeden.presets import sha256_file
 
         write_sidecar(outs.sidecar, {
             "edgeden_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "input": {"path": str(path), "sha256": sha256_of(path), "format": fmt, "size_hw": size, "cfa": cfa},
+            "input": {"path": str(path), "sha256": sha256_file(path), "format": fmt, "size_hw": size, "cfa": cfa},
             "outputs": {k: (str(v) if v else None) for k, v in
                         (("image", outs.image), ("preview", outs.preview), ("tiff", outs.tiff))},
             "preset": {"name": preset.name, "arch": preset.arch, "domain": preset.domain,
