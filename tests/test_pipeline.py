@@ -149,3 +149,24 @@ def test_denoise_array_tiled_equals_whole_image(raw_model):
     assert whole.shape == x.shape
     # UNet-S's receptive field exceeds 24 px, so allow a small blending difference
     assert (whole - tiled).abs().mean() < 2e-3
+
+
+def test_exposure_gain_path_is_exactly_inverted(raw_model):
+    """With the gain, an identity network still returns the input (gain applied and removed)."""
+    import dataclasses
+
+    from edgeden.core.ksigma import exposure_gain
+
+    preset, _ = raw_model
+    p = dataclasses.replace(preset, ksigma=False, noise_map=True, gain_target=0.4)
+
+    class TakeImage(torch.nn.Module):
+        def forward(self, t):
+            assert t.shape[1] == 5 and abs(t[:, :4].mean().item() - 0.4) < 0.05  # brightened
+            return t[:, :4]
+
+    x = torch.rand(1, 4, 40, 50, generator=torch.Generator().manual_seed(0)) * 0.05
+    out = denoise_array(x, TakeImage(), p, NoiseParams((4e-3,), (2e-5,)), tile=0, overlap=0)
+    assert torch.allclose(out, x, atol=1e-6)
+    g = exposure_gain(torch.stack([torch.full((4, 8, 8), 0.01), torch.full((4, 8, 8), 0.9)]), 0.4)
+    assert g.flatten().tolist() == pytest.approx([40.0, 1.0])

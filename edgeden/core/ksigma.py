@@ -88,3 +88,28 @@ class KSigma(torch.nn.Module):
 
         y = primary_output(self.net(ksigma_forward(x, shot, read, self.k_ref)))
         return ksigma_inverse(y, shot, read, self.k_ref)
+
+
+#: Largest gain :func:`exposure_gain` applies (about 6.6 stops).
+MAX_GAIN = 100.0
+
+
+def exposure_gain(x: torch.Tensor, target: float, max_gain: float = MAX_GAIN) -> torch.Tensor:
+    """Per-image brightness gain that brings the mean of ``x`` to ``target`` (never below 1).
+
+    A linear, exactly invertible input normalisation for raw denoisers (as in Chen et al.,
+    "Learning to See in the Dark", CVPR 2018, which amplifies dark raws before the network):
+    the network sees ``x * gain`` (and a noise map ``std * gain``) and its output is divided by
+    ``gain``. Measured here: without it, networks on raw data in [0, 1] (mean ~0.16, noise std
+    0.005-0.05, much darker at night) stayed at the identity for hundreds of steps, while the
+    same networks on sRGB data learned at once.
+
+    Args:
+        x: (N, C, H, W) float32 linear raw in [0, 1].
+        target: mean brightness after the gain, e.g. 0.4.
+        max_gain: upper bound of the gain.
+    Returns:
+        (N, 1, 1, 1) float32 gains in [1, max_gain].
+    """
+    m = x.detach().mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+    return (target / m).clamp(1.0, max_gain)

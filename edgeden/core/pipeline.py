@@ -93,6 +93,8 @@ def denoise_array(x: torch.Tensor, model: torch.nn.Module, preset: Preset, param
     shot = torch.tensor(s, dtype=torch.float32)
     read = torch.tensor(o, dtype=torch.float32)
     net = model_fn(model)
+    # one gain for the whole image (computed before tiling, so every tile sees the same)
+    gain = float(ksigma.exposure_gain(x, preset.gain_target)) if preset.gain_target else 1.0
 
     def fn(t: torch.Tensor) -> torch.Tensor:
         # transforms run per tile, so no full-size copies of the image are made
@@ -102,8 +104,12 @@ def denoise_array(x: torch.Tensor, model: torch.nn.Module, preset: Preset, param
                 std = torch.sqrt(torch.clamp(inp, min=0) * preset.k_ref)
             else:
                 std = noise_mod.noise_std_map(t, params)
-            inp = torch.cat([inp, std.mean(1, keepdim=True)], 1)
+            inp = torch.cat([inp * gain, std.mean(1, keepdim=True) * gain], 1)
+        elif gain != 1.0:
+            inp = inp * gain
         out = net(inp)
+        if gain != 1.0:
+            out = out / gain
         return ksigma.ksigma_inverse(out, shot, read, preset.k_ref) if preset.ksigma else out
 
     return run_tiled(fn, x, tile, overlap, out_channels=c, on_tile=on_tile)

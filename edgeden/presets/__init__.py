@@ -7,6 +7,7 @@ Each ``edgeden/presets/<name>.yaml`` holds::
     arch_args: {}
     domain: srgb                 # srgb: RGB/grey photos; raw: packed RGGB camera raw
     noise_map: true              # model input gets a noise-level (std) map channel
+    gain_target: null            # raw: exposure normalisation to this mean (core.ksigma.exposure_gain)
     ksigma: false                # raw presets: k-sigma transform around the model
     k_ref: null
     weights: unet-m-srgb.safetensors   # in edgeden/presets/weights/
@@ -56,6 +57,7 @@ class Preset:
     sha256: str
     arch_args: dict[str, Any] = field(default_factory=dict)
     noise_map: bool = False
+    gain_target: float | None = None
     ksigma: bool = False
     k_ref: float | None = None
     tile: int = 512

@@ -72,6 +72,7 @@ def export(run: Path, name: str, description: str, datas: list[str], noises: lis
     macs_per_mp = cx["macs"] / (256 * 256) * 1e6 / (4 if domain == "raw" else 1)
     doc = {"name": name, "arch": rec["arch"], "arch_args": rec.get("arch_args") or {}, "domain": domain,
            "noise_map": bool(rec.get("noise_map")), "ksigma": bool(rec.get("ksigma")), "k_ref": rec.get("k_ref"),
+           "gain_target": rec.get("gain_target"),
            "weights": wfile.name, "sha256": sha, "tile": tile, "overlap": overlap, "description": description}
     doc = {k: v for k, v in doc.items() if v is not None}
     summ = run_summary(run)
@@ -111,7 +112,8 @@ def model_card(doc: dict, rec: dict, summ: dict, evals: list[dict]) -> str:
              "| | |", "|---|---|",
              f"| architecture | `{doc['arch']}` {doc.get('arch_args') or ''} |",
              f"| domain | {doc['domain']}{' + noise-level map' if doc.get('noise_map') else ''}"
-             f"{' + k-sigma (k_ref=' + str(doc.get('k_ref')) + ')' if doc.get('ksigma') else ''} |",
+             f"{' + k-sigma (k_ref=' + str(doc.get('k_ref')) + ')' if doc.get('ksigma') else ''}"
+             f"{' + exposure gain to mean ' + str(doc.get('gain_target')) if doc.get('gain_target') else ''} |",
              f"| parameters | {prov['params']:,} |",
              f"| MACs per megapixel of photo | {prov['macs_per_mp'] / 1e9:.2f} G |",
              f"| weights | `{doc['weights']}` sha256 `{doc['sha256'][:16]}...` |",

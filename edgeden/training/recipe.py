@@ -32,6 +32,7 @@ class Recipe:
     domain: str = "srgb"
     arch_args: dict[str, Any] = field(default_factory=dict)
     noise_map: bool = False
+    gain_target: float | None = None
     ksigma: bool = False
     k_ref: float | None = None
     in_channels: int | None = None
@@ -44,6 +45,7 @@ class Recipe:
     checkpoint_every: int = 250
     val_every: int = 1000
     threads: int | None = None
+    zero_init: list[str] = field(default_factory=list)  # modules whose weights start at 0
     notes: str = ""
 
     @property

@@ -89,10 +89,17 @@ class BatchSource:
             shot, read = b["shot"].view(n, 1, 1, 1), b["read"].view(n, 1, 1, 1)
             scale = b["scale"].view(n, 1, 1, 1)
             x = b["noisy"]
+            gain = torch.ones(n, 1, 1, 1)
+            if r.gain_target:  # exposure normalisation (see edgeden.core.ksigma.exposure_gain)
+                gain = ks.exposure_gain(x, r.gain_target)
             if r.ksigma:
                 x = ks.ksigma_forward(x, shot, read, r.k_ref)
-            if r.noise_map:
-                std = torch.sqrt(torch.clamp(b["noisy"], min=0) * shot + read)
+            x = x * gain
+            if r.noise_map:  # the same map as edgeden.core.pipeline.denoise_array gives
+                if r.ksigma:  # std in the transformed domain is sqrt(k_ref * y)
+                    std = torch.sqrt(torch.clamp(x / gain, min=0) * r.k_ref) * gain
+                else:
+                    std = torch.sqrt(torch.clamp(b["noisy"], min=0) * shot + read) * gain
                 x = torch.cat([x, std.mean(1, keepdim=True)], 1)
             # Loss in the linear raw domain of the (possibly darkened) sample itself. Dividing by
             # the darkening factor instead (loss on the undarkened scale) amplified the errors of
@@ -102,7 +109,8 @@ class BatchSource:
             undarken = bool(r.noise.get("undarken_loss", False))
             y = b["clean"] / scale if undarken else b["clean"]
 
-            def post(p, shot=shot, read=read, scale=scale):
+            def post(p, shot=shot, read=read, scale=scale, gain=gain):
+                p = p / gain
                 if r.ksigma:
                     p = ks.ksigma_inverse(p, shot, read, r.k_ref)
                 return p / scale if undarken else p
@@ -169,6 +177,16 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
     gen = torch.Generator().manual_seed(recipe.seed)
     torch.manual_seed(recipe.seed)
     model = build_model(recipe).to(memory_format=torch.channels_last)
+    # Zero-initialised output convs make a residual denoiser start as the exact identity (the
+    # noisy input), so training improves on it from step 1 instead of first unlearning a
+    # random output (measured: without it, raw models stayed below the identity for 300 steps).
+    mods = dict(model.named_modules())
+    for name in recipe.zero_init:
+        if name not in mods:
+            raise ValueError(f"zero_init: {recipe.arch} has no module {name!r}")
+        with torch.no_grad():
+            for p in mods[name].parameters(recurse=False):
+                p.zero_()
     opt = torch.optim.Adam(model.parameters(), lr=float(recipe.optim.get("lr", 1e-3)))
     step, best = 0, -1.0
     ckpt = out / "last.pt"
