@@ -1,0 +1,54 @@
+"""Calibration and the sidecar classification schema (issue 5's pure parts)."""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from edgeden.classify import (
+    UNCERTAIN_BELOW, calibrated_probs, classification_field, expected_calibration_error, fit_temperature,
+)
+
+NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+def _overconfident(n=4000, k=10, seed=0):
+    """Logits of a classifier that is right ~60% of the time but says ~95%."""
+    g = torch.Generator().manual_seed(seed)
+    labels = torch.randint(k, (n,), generator=g)
+    logits = torch.randn(n, k, generator=g)
+    right = torch.rand(n, generator=g) < 0.6
+    pred = torch.where(right, labels, torch.randint(k, (n,), generator=g))
+    logits[torch.arange(n), pred] += 6.0
+    return logits, labels
+
+
+def test_temperature_scaling_reduces_ece_and_keeps_ranking():
+    logits, labels = _overconfident()
+    t = fit_temperature(logits[:2000], labels[:2000])
+    assert t > 1.0  # overconfident -> softened
+    before = expected_calibration_error(calibrated_probs(logits[2000:], 1.0), labels[2000:])
+    after = expected_calibration_error(calibrated_probs(logits[2000:], t), labels[2000:])
+    assert after < before / 2 and after < 0.1
+    assert torch.equal(calibrated_probs(logits, t).argmax(1), logits.argmax(1))
+
+
+def test_probabilities_sum_to_one_and_temperature_must_be_positive():
+    p = calibrated_probs(torch.randn(7, 10), 1.7)
+    assert torch.allclose(p.sum(1), torch.ones(7), atol=1e-6)
+    for bad in (0.0, -1.0, float("nan")):
+        with pytest.raises(ValueError):
+            calibrated_probs(torch.randn(10), bad)
+
+
+def test_classification_field_schema():
+    logits = torch.zeros(10)
+    logits[3] = 5.0
+    f = classification_field(logits, 1.0, NAMES, "cifar10", "thumbnail 32x32")
+    assert set(f) == {"labels", "class_list", "uncertain", "threshold", "temperature", "method"}
+    assert len(f["labels"]) == 5 and f["labels"][0]["label"] == "cat"
+    probs = [x["probability"] for x in f["labels"]]
+    assert probs == sorted(probs, reverse=True) and f["uncertain"] is False
+    flat = classification_field(torch.zeros(10), 1.0, NAMES, "cifar10", "thumbnail 32x32")
+    assert flat["uncertain"] is True and flat["threshold"] == UNCERTAIN_BELOW
+    with pytest.raises(ValueError):
+        classification_field(torch.zeros(9), 1.0, NAMES, "cifar10", "x")
