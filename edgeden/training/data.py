@@ -121,3 +121,38 @@ def raw_upi_batch(clean_srgb: torch.Tensor, gen: torch.Generator, dark_prob: flo
         r = torch.full((n,), float(read if read is not None else nm.upi_mean_read(torch.tensor(shot))))
     noisy = nm.add_poisson_gaussian(clean, s.view(n, 1).expand(n, 4), r.view(n, 1).expand(n, 4), gen)
     return {"clean": clean, "noisy": noisy, "shot": s.float(), "read": r.float(), "scale": scale}
+
+
+class LabelledBank:
+    """Small labelled images from an ``.npz`` (CIFAR-10 subset: ``x_train`` (N, 32, 32, 3) uint8,
+    ``y_train``, ``x_test``, ``y_test``, ``class_names``; grey sets (N, H, W) also work).
+
+    The last ``val`` training images are held out (calibration / model selection split).
+    """
+
+    def __init__(self, path, val: int = 1000):
+        z = np.load(path)
+        xt, yt = z["x_train"], z["y_train"]
+        self.class_names = [str(c) for c in z["class_names"]]
+        self.splits = {"train": (xt[:-val] if val else xt, yt[:-val] if val else yt),
+                       "val": (xt[-val:], yt[-val:]) if val else (xt[:0], yt[:0]),
+                       "test": (z["x_test"], z["y_test"])}
+
+    @staticmethod
+    def _t(x: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.ascontiguousarray(x)).float() / 255.0
+        return t[:, None] if t.ndim == 3 else t.permute(0, 3, 1, 2)
+
+    def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """(images (N, C, H, W) float32 in [0, 1], labels (N,) int64) of "train", "val" or "test"."""
+        x, y = self.splits[name]
+        return self._t(x), torch.from_numpy(np.asarray(y)).long()
+
+    def batch(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` random training images (random horizontal flips) and their labels."""
+        x, y = self.splits["train"]
+        idx = torch.randint(len(x), (n,), generator=gen).numpy()
+        t = self._t(x[idx])
+        flip = torch.rand(n, generator=gen) < 0.5
+        t[flip] = t[flip].flip(-1)
+        return t, torch.from_numpy(np.asarray(y)[idx]).long()

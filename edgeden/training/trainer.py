@@ -29,15 +29,31 @@ def build_model(recipe: Recipe) -> torch.nn.Module:
                        **recipe.arch_args)
 
 
-def recipe_loss(recipe: Recipe, out, y: torch.Tensor, post) -> torch.Tensor:
+def split_output(out, labelled: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
+    """(image, logits) of a model output: a classifier returns logits only, a joint model
+    (DC-Net) (image, logits), a denoiser an image or (image, aux...)."""
+    if not labelled:
+        return primary_output(out), None
+    if isinstance(out, (tuple, list)):
+        return out[0], out[-1]
+    return None, out
+
+
+def recipe_loss(recipe: Recipe, out, y: torch.Tensor, post, labels: torch.Tensor | None = None) -> torch.Tensor:
     """The recipe's loss on a model output (tensor or tuple, see the model contract).
 
     Two-stage models (TSDN) return (final, stage1): with ``loss.stage1`` = alpha > 0 the loss is
-    beta * L(final) + alpha * L(stage1), the paper's alpha * L_dn + beta * L_rs.
+    beta * L(final) + alpha * L(stage1), the paper's alpha * L_dn + beta * L_rs. With labels,
+    ``loss.ce`` weights the cross-entropy of the logits (DC-Net: 0.1 CE + 0.9 image loss).
     """
-    weights = {k: v for k, v in recipe.loss.items() if k not in ("stage1", "stage2")}
-    main = primary_output(out)
-    loss = float(recipe.loss.get("stage2", 1.0)) * combined(post(main.float()), y, weights)
+    weights = {k: v for k, v in recipe.loss.items() if k not in ("stage1", "stage2", "ce")}
+    main, logits = split_output(out, labels is not None)
+    loss = torch.zeros(())
+    if logits is not None and recipe.loss.get("ce"):
+        loss = loss + float(recipe.loss["ce"]) * torch.nn.functional.cross_entropy(logits.float(), labels)
+    if main is None or not weights:
+        return loss
+    loss = loss + float(recipe.loss.get("stage2", 1.0)) * combined(post(main.float()), y, weights)
     a = float(recipe.loss.get("stage1", 0.0))
     if a and isinstance(out, (tuple, list)) and len(out) > 1:
         loss = loss + a * combined(post(out[1].float()), y, weights)
@@ -59,6 +75,12 @@ class BatchSource:
 
     def __init__(self, recipe: Recipe, gen: torch.Generator):
         d = recipe.data
+        self.recipe, self.gen = recipe, gen
+        self.patch, self.batch = int(d.get("patch", 128)), int(d.get("batch", 16))
+        self.labelled = d.get("kind") == "labelled"
+        if self.labelled:  # small labelled images (CIFAR-10 subset): whole images, no crops
+            self.cls = D.LabelledBank(resolve_data(d["file"]), val=int(d.get("val", 1000)))
+            return
         folder = resolve_data(d.get("train", "train/BSDS500"))
         hold = int(d.get("val_holdout", 8))
         self.bank = D.ImageBank.from_folder(folder, exclude_first=hold)
@@ -123,18 +145,27 @@ class BatchSource:
         return self.patch * (2 if self.recipe.domain == "raw" else 1)
 
     def next(self):
-        return self.make(self.bank.crops(self.batch, self.crop_size(), self.gen), self.gen)
+        """One training batch: (x, y, post, labels or None)."""
+        if self.labelled:
+            clean, labels = self.cls.batch(self.batch, self.gen)
+            return (*self.make(clean, self.gen), labels)
+        return (*self.make(self.bank.crops(self.batch, self.crop_size(), self.gen), self.gen), None)
 
     def validation_set(self, level: float):
-        """Fixed noisy/clean pairs (centre 256x256 crops of the held-out images), seeded."""
+        """Fixed (x, y, post, labels) batches, seeded: centre crops of the held-out photos, or
+        the first ``data.val_images`` (default 500) images of a labelled set's test split."""
         g = torch.Generator().manual_seed(1234)
+        if self.labelled:
+            n = int(self.recipe.data.get("val_images", 500))
+            x, lab = self.cls.split("test")
+            return [(*self.make(x[i:i + 100], g, level), lab[i:i + 100]) for i in range(0, min(n, len(x)), 100)]
         pairs = []
         for img in self.val_bank.images:
             h, w = img.shape[:2]
             s = min(256 if self.recipe.domain == "srgb" else 320, h, w) // 2 * 2
             y, x = (h - s) // 2, (w - s) // 2
             c = torch.from_numpy(img[y : y + s, x : x + s]).permute(2, 0, 1).float()[None] / 255.0
-            pairs.append(self.make(c, g, level))
+            pairs.append((*self.make(c, g, level), None))
         return pairs
 
 
@@ -145,11 +176,25 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 @torch.no_grad()
-def validate(model: torch.nn.Module, pairs) -> float:
+def validate(model: torch.nn.Module, pairs) -> dict[str, float]:
+    """Mean PSNR (dB, of the image output) and accuracy (of the logits, when labelled) over
+    validation batches ``(x, y, post, labels)``. Keys: "psnr" and/or "acc"."""
     model.eval()
-    vals = [psnr(post(primary_output(model(x))), y) for x, y, post in pairs]
+    ps, hits, n = [], 0, 0
+    for x, y, post, labels in pairs:
+        img, logits = split_output(model(x), labels is not None)
+        if img is not None:
+            ps.append(psnr(post(img), y))
+        if logits is not None:
+            hits += int((logits.argmax(1) == labels).sum())
+            n += len(labels)
     model.train()
-    return float(np.mean(vals))
+    out = {}
+    if ps:
+        out["psnr"] = float(np.mean(ps))
+    if n:
+        out["acc"] = hits / n
+    return out
 
 
 def bf16_is_fast() -> bool:
@@ -221,12 +266,12 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
         save("last")
 
     while step < total:
-        x, y, post = src.next()
+        x, y, post, labels = src.next()
         for g in opt.param_groups:
             g["lr"] = lr_at(step, {**recipe.optim, "steps": total})
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
             pred = model(x.contiguous(memory_format=torch.channels_last))
-        loss = recipe_loss(recipe, pred, y, post)
+        loss = recipe_loss(recipe, pred, y, post, labels)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -239,8 +284,14 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
         if step % recipe.checkpoint_every == 0 or step == total:
             checkpoint()
         if step % recipe.val_every == 0 or step == total:
-            vals = {f"val_psnr@{lv}": validate(model, ps) for lv, ps in val_sets.items()}
-            mean_v = float(np.mean(list(vals.values())))
+            vals = {}
+            for lv, ps in val_sets.items():
+                for k, v in validate(model, ps).items():
+                    vals[f"val_{k}@{lv}"] = v
+            # model selection: mean PSNR, or mean accuracy (x100) when there is no image output
+            sel = [v for k, v in vals.items() if k.startswith("val_psnr")] or \
+                [100 * v for k, v in vals.items() if k.startswith("val_acc")]
+            mean_v = float(np.mean(sel))
             info.update(vals)
             if mean_v > best:
                 best = mean_v

@@ -100,3 +100,22 @@ def test_export_writes_preset_card_and_loads(tmp_path, photo_dir, monkeypatch):
     net = build_model(get_preset("tiny-export"))  # sha256 verified
     assert sum(p.numel() for p in net.parameters()) == doc["provenance"]["params"]
     _scan.cache_clear()
+
+
+def test_short_labelled_training_dcnet_reports_psnr_and_accuracy(tmp_path):
+    """DC-Net on a tiny labelled set: joint loss (CE + image), PSNR and accuracy in the log."""
+    g = np.random.default_rng(0)
+    npz = tmp_path / "tiny.npz"
+    np.savez(npz, x_train=g.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8), y_train=g.integers(0, 10, 40),
+             x_test=g.integers(0, 255, (20, 32, 32, 3), dtype=np.uint8), y_test=g.integers(0, 10, 20),
+             class_names=np.array([f"c{i}" for i in range(10)]))
+    base = load_recipe("dcnet-cifar")
+    doc = {**{k: getattr(base, k) for k in ("arch", "domain", "noise", "loss")}, "name": "tiny-dc",
+           "data": {"kind": "labelled", "file": str(npz), "val": 10, "batch": 4, "val_images": 20},
+           "optim": {"lr": 1e-3, "steps": 2, "warmup": 1}, "checkpoint_every": 2, "val_every": 2, "threads": 1}
+    p = tmp_path / "tiny-dc.yaml"
+    p.write_text(yaml.safe_dump(doc))
+    run = train(load_recipe(p), out_root=tmp_path / "runs")
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    v = [e for e in log if "val_acc@0" in e][-1]
+    assert 0 <= v["val_acc@0"] <= 1 and np.isfinite(v["val_psnr@255"])
