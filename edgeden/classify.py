@@ -85,3 +85,45 @@ def classification_field(logits: torch.Tensor, temperature: float, class_names: 
     labels = [{"label": class_names[int(i)], "probability": round(float(v), 4)} for v, i in zip(top.values, top.indices)]
     return {"labels": labels, "class_list": class_list, "uncertain": bool(labels[0]["probability"] < threshold),
             "threshold": threshold, "temperature": round(float(temperature), 4), "method": method}
+
+
+def thumbnail(render_hwc, size: int = 32) -> torch.Tensor:
+    """A photo as a classifier trained on small images sees it: the whole frame, area-averaged
+    to ``size`` x ``size`` (aspect not kept, as CIFAR's 32x32 crops fill the frame).
+
+    render_hwc: (H, W, 3) sRGB, float in [0, 1] or uint16/uint8. Returns (1, 3, size, size) float32.
+    """
+    import numpy as np
+
+    a = np.asarray(render_hwc)
+    scale = {np.dtype(np.uint16): 65535.0, np.dtype(np.uint8): 255.0}.get(a.dtype, 1.0)
+    t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float() / scale
+    return torch.nn.functional.adaptive_avg_pool2d(t, size).clamp(0, 1)
+
+
+class PresetClassifier:
+    """Calibrated labels from a preset whose network has a classifier head (DC-Net).
+
+    ``preset.classifier`` holds: ``class_names`` (list), ``class_list`` (name), ``temperature``
+    (fitted on the validation split), ``input_size`` (default 32), ``threshold`` (default
+    :data:`UNCERTAIN_BELOW`). Called with a denoised render (H, W, 3), it returns the sidecar's
+    ``classification`` object.
+    """
+
+    def __init__(self, preset, net: torch.nn.Module):
+        c = preset.classifier or {}
+        if not c.get("class_names"):
+            raise ValueError(f"preset {preset.name!r} has no classifier head")
+        self.net, self.c = net, c
+        self.size = int(c.get("input_size", 32))
+
+    def logits(self, render_hwc) -> torch.Tensor:
+        with torch.inference_mode():
+            out = self.net(thumbnail(render_hwc, self.size))
+        return (out[-1] if isinstance(out, (tuple, list)) else out)[0].float()
+
+    def __call__(self, render_hwc) -> dict:
+        return classification_field(self.logits(render_hwc), float(self.c.get("temperature", 1.0)),
+                                    self.c["class_names"], str(self.c.get("class_list", "")),
+                                    f"whole frame area-averaged to {self.size}x{self.size}",
+                                    threshold=float(self.c.get("threshold", UNCERTAIN_BELOW)))

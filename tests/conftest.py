@@ -22,22 +22,24 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
-def _make_preset(folder: Path, name: str, domain: str, **extra) -> None:
+def _make_preset(folder: Path, name: str, domain: str, arch: str = "unet-s", **extra) -> None:
     from edgeden.models import create_arch
 
     torch.manual_seed(0)
     cin = (4 if domain == "raw" else 3) + (1 if extra.get("noise_map") else 0)
     cout = 4 if domain == "raw" else 3
-    net = create_arch("unet-s", in_channels=cin, out_channels=cout)
+    net = create_arch(arch, in_channels=cin, out_channels=cout)
     # tiny and near-identity: scale the head so outputs stay close to the (residual) input
-    with torch.no_grad():
-        net.head.weight.mul_(0.01)
-        net.head.bias.zero_()
+    head = dict(net.named_modules()).get("head") or dict(net.named_modules()).get("unet.head")
+    if head is not None:
+        with torch.no_grad():
+            head.weight.mul_(0.01)
+            head.bias.zero_()
     (folder / "weights").mkdir(parents=True, exist_ok=True)
     wp = folder / "weights" / f"{name}.safetensors"
     save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(wp))
     sha = hashlib.sha256(wp.read_bytes()).hexdigest()
-    doc = {"name": name, "arch": "unet-s", "domain": domain, "weights": wp.name, "sha256": sha,
+    doc = {"name": name, "arch": arch, "domain": domain, "weights": wp.name, "sha256": sha,
            "tile": 64, "overlap": 16, "description": "test-only tiny untrained model", **extra}
     (folder / f"{name}.yaml").write_text(yaml.safe_dump(doc))
 
@@ -48,6 +50,9 @@ def tiny_preset_dir(tmp_path_factory) -> Path:
     d = tmp_path_factory.mktemp("presets")
     _make_preset(d, "tiny-srgb", "srgb", noise_map=True)
     _make_preset(d, "tiny-raw", "raw", ksigma=True, k_ref=0.004)
+    _make_preset(d, "tiny-dcnet", "srgb", arch="dcnet", classifier={
+        "class_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+        "class_list": "cifar10", "temperature": 1.5, "input_size": 32})
     return d
 
 

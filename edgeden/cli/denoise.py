@@ -29,6 +29,9 @@ def denoise(
     noise: Optional[str] = typer.Option(None, "--noise",
                                         help="Noise override 'S,O' (variance = S*x + O on [0,1] data) or 'sigma=N' "
                                              "(0..255). Default: from the file, a camera profile, or estimated."),
+    classify: bool = typer.Option(False, "--classify",
+                                  help="Also label each image with a classifier preset (DC-Net) and write the "
+                                       "labels into the sidecar. Presets with a classifier head always do."),
     noise_profiles: Optional[Path] = typer.Option(None, "--noise-profiles", exists=True, dir_okay=False,
                                                   help="darktable noiseprofiles.json for camera profiles "
                                                        "(default: $EDGEDEN_NOISEPROFILES or darktable's install)."),
@@ -90,7 +93,23 @@ def denoise(
         torch.set_num_threads(threads)
     from edgeden.presets import build_model
 
+    from edgeden.classify import PresetClassifier
+
     nets: dict = {}
+    classifiers: dict = {}
+    extra_classifier = None
+    if classify:
+        from edgeden.presets import classifier_preset
+
+        cp = classifier_preset()
+        extra_classifier = PresetClassifier(cp, build_model(cp))
+
+    def classifier_for(pr, net):
+        if pr.classifier:
+            if pr.name not in classifiers:
+                classifiers[pr.name] = PresetClassifier(pr, net)
+            return classifiers[pr.name]
+        return extra_classifier
 
     def model_for(path: Path):
         pr = preset_for(path)
@@ -123,7 +142,8 @@ def denoise(
                 prog.update(task, completed=finished() + d / max(n, 1))
 
             preset, net = model_for(job.input)
-            res = denoise_file(job.input, job.output, net, preset, opts, on_tile=on_tile)
+            res = denoise_file(job.input, job.output, net, preset, opts, on_tile=on_tile,
+                               classifier=classifier_for(preset, net))
             mp_done[0] += res.megapixels
             el = max(time.perf_counter() - t_start, 1e-9)
             prog.update(task, rate=f"{(counts['done'] + 1) / el:.2f} img/s  {mp_done[0] / el:.2f} MP/s")

@@ -152,6 +152,16 @@ def default_preset(kind: str = "rgb") -> str:
     return raw[0] if (kind != "raw" and raw) else avail[0]
 
 
+def classifier_preset() -> Preset:
+    """The installed preset used by ``--classify``: the first with a classifier head."""
+    allp = _all_presets()
+    for n in list_presets():
+        if allp[n].classifier:
+            return allp[n]
+    raise EdgedenError("--classify needs a preset with a classifier head (DC-Net), and none is installed; "
+                       "see `edgeden models`")
+
+
 def sha256_file(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:

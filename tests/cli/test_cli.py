@@ -271,3 +271,34 @@ def test_default_preset_is_chosen_per_input_kind(tmp_path, photos, tiny_presets,
     monkeypatch.setattr(pr, "DEFAULT_PRESETS", {})
     assert pr.default_preset("raw") == "tiny-raw" and pr.default_preset("rgb") == "tiny-srgb"
     pr._scan.cache_clear()
+
+
+def test_classifier_preset_fills_the_sidecar_and_classify_flag(tmp_path, photos, tiny_presets):
+    out = tmp_path / "out"
+    r = run("denoise", photos / "sub" / "b.png", "-m", "tiny-dcnet", "-o", out)
+    assert r.exit_code == 0, r.output
+    c = json.loads((out / "b.png.json").read_text())["classification"]
+    assert c["class_list"] == "cifar10" and len(c["labels"]) == 5 and c["temperature"] == 1.5
+    assert abs(sum(x["probability"] for x in c["labels"])) <= 1.0 + 1e-6
+    r = run("denoise", photos / "a.dng", "-m", "tiny-raw", "-o", out, "--classify")
+    assert r.exit_code == 0, r.output
+    c = json.loads((out / "a.dng.json").read_text())["classification"]
+    assert c["labels"][0]["label"] in ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse",
+                                       "ship", "truck")
+
+
+def test_classify_without_classifier_preset_is_a_clear_error(tmp_path, photos, tiny_presets, monkeypatch):
+    import edgeden.presets as pr
+
+    monkeypatch.setattr(pr, "PRESET_DIR", tmp_path / "none")
+    (tmp_path / "only").mkdir()
+    for f in tiny_presets.glob("tiny-srgb*"):
+        (tmp_path / "only" / f.name).write_bytes(f.read_bytes())
+    (tmp_path / "only" / "weights").mkdir()
+    (tmp_path / "only" / "weights" / "tiny-srgb.safetensors").write_bytes(
+        (tiny_presets / "weights" / "tiny-srgb.safetensors").read_bytes())
+    monkeypatch.setenv("EDGEDEN_PRESET_PATH", str(tmp_path / "only"))
+    pr._scan.cache_clear()
+    r = run("denoise", photos / "sub" / "b.png", "-m", "tiny-srgb", "-o", tmp_path / "o", "--classify")
+    assert r.exit_code == 1 and "classifier head" in r.output
+    pr._scan.cache_clear()
