@@ -145,7 +145,8 @@ def default_preset(kind: str = "rgb") -> str:
             return n
     allp = _all_presets()
     want = "raw" if kind == "raw" else "srgb"
-    same = [n for n in avail if allp[n].domain == want]
+    # plain denoisers before joint denoise+classify presets
+    same = sorted((n for n in avail if allp[n].domain == want), key=lambda n: allp[n].classifier is not None)
     if same:
         return same[0]
     raw = [n for n in avail if allp[n].domain == "raw"]
