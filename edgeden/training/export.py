@@ -128,31 +128,7 @@ def model_card(doc: dict, rec: dict, summ: dict, evals: list[dict]) -> str:
              f"| validation PSNR (held-out crops) | {summ['best_val']} at step {summ['best_step']} |",
              "", "## Quality (measured by `edgeden.evaluate`, seeded noise, mean over images)", ""]
     for ev in evals:
-        bm = "bm3d_psnr" in ev["results"][0]
-        lines.append(f"**{ev['data']}** ({ev['images']} images{', with BM3D in the same run' if bm else ''}; "
-                     f"{ev['threads']} threads, conv peak {ev['conv_peak_gflops']} GFLOP/s measured in the same run)")
-        lines.append("")
-        head = "| noise | noisy PSNR / SSIM | denoised PSNR / SSIM |"
-        sep = "|---|---|---|"
-        if "raw_psnr" in ev["results"][0]:
-            head += " raw-domain PSNR |"
-            sep += "---|"
-        if bm:
-            head += " BM3D PSNR / SSIM | BM3D MP/s |"
-            sep += "---|---|"
-        head += " MP/s |"
-        sep += "---|"
-        lines += [head, sep]
-        for r in ev["results"]:
-            row = (f"| {r['noise']} | {r['noisy_psnr']:.2f} / {r['noisy_ssim']:.3f} | "
-                   f"**{r['psnr']:.2f}** / {r['ssim']:.3f} |")
-            if "raw_psnr" in r:
-                row += f" {r['raw_psnr']:.2f} |"
-            if bm:
-                row += f" {r['bm3d_psnr']:.2f} / {r['bm3d_ssim']:.3f} | {r['bm3d_mp_per_s']:.4f} |"
-            row += f" {r['mp_per_s']:.2f} |"
-            lines.append(row)
-        lines.append("")
+        lines += eval_table(ev)
     lines += ["## Validation curve", "", "| step | " + " | ".join(summ["best_val"]) + " |",
               "|---|" + "---|" * len(summ["best_val"])]
     for e in summ["val_curve"]:
@@ -162,6 +138,44 @@ def model_card(doc: dict, rec: dict, summ: dict, evals: list[dict]) -> str:
               "Poisson-Gaussian on packed raw with the mean read noise). Regenerate this card with "
               "`python -m edgeden.training.export`.", ""]
     return "\n".join(lines)
+
+
+def eval_table(ev: dict) -> list[str]:
+    """Markdown lines for one :func:`edgeden.evaluate.evaluate` result (with BM3D columns if run)."""
+    lines = []
+    bm = "bm3d_psnr" in ev["results"][0]
+    lines.append(f"**{ev['data']}** ({ev['images']} images{', with BM3D in the same run' if bm else ''}; "
+                 f"{ev['threads']} threads, conv peak {ev['conv_peak_gflops']} GFLOP/s measured in the same run)")
+    lines.append("")
+    head = "| noise | noisy PSNR / SSIM | denoised PSNR / SSIM |"
+    sep = "|---|---|---|"
+    if "raw_psnr" in ev["results"][0]:
+        head += " raw-domain PSNR |"
+        sep += "---|"
+    if bm:
+        head += " BM3D PSNR / SSIM | BM3D MP/s |"
+        sep += "---|---|"
+    head += " MP/s |"
+    sep += "---|"
+    lines += [head, sep]
+    for r in ev["results"]:
+        row = (f"| {r['noise']} | {r['noisy_psnr']:.2f} / {r['noisy_ssim']:.3f} | "
+               f"**{r['psnr']:.2f}** / {r['ssim']:.3f} |")
+        if "raw_psnr" in r:
+            row += f" {r['raw_psnr']:.2f} |"
+        if bm:
+            raw_bm = f" (raw {r['bm3d_raw_psnr']:.2f})" if "bm3d_raw_psnr" in r else ""
+            row += f" {r['bm3d_psnr']:.2f} / {r['bm3d_ssim']:.3f}{raw_bm} | {r['bm3d_mp_per_s']:.4f} |"
+        row += f" {r['mp_per_s']:.2f} |"
+        lines.append(row)
+    lines.append("")
+    return lines
+
+
+def append_comparison(card: Path, ev: dict, title: str) -> None:
+    """Append an evaluation run (e.g. ``edgeden eval ... --compare bm3d --json``) to a model card."""
+    text = card.read_text().rstrip("\n")
+    card.write_text(text + "\n\n## " + title + "\n\n" + "\n".join(eval_table(ev)) + "\n")
 
 
 def _cpu() -> str:
@@ -185,7 +199,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--bm3d", type=int, default=0, help="also run BM3D on the first N images of each set")
     ap.add_argument("--tile", type=int, default=512)
     ap.add_argument("--overlap", type=int, default=32)
+    ap.add_argument("--append-eval", type=Path, default=None,
+                    help="instead of exporting: append this `edgeden eval --json` result to the card of --name")
+    ap.add_argument("--title", default="Beside BM3D (same run)")
     a = ap.parse_args(argv)
+    if a.append_eval:
+        append_comparison(PRESET_DIR / "cards" / f"{a.name}.md", json.loads(a.append_eval.read_text()), a.title)
+        return 0
     p = export(a.run, a.name, a.description, a.data, a.noise, a.limit, a.tile, a.overlap, a.bm3d)
     print(p)
     return 0
