@@ -39,14 +39,17 @@ def eval_cmd(
         typer.echo(json.dumps(res, indent=2))
         return
     typer.echo(f"{res['preset']} on {res['data']} ({res['images']} images, seed {res['seed']}, "
-               f"{res['threads']} threads)")
+               f"{res['threads']} threads, conv peak {res['conv_peak_gflops']} GFLOP/s)")
     for r in res["results"]:
         line = (f"  {r['noise']:>12}: noisy {r['noisy_psnr']:.2f} dB / {r['noisy_ssim']:.3f}  ->  "
                 f"{r['psnr']:.2f} dB / {r['ssim']:.3f}  ({r['mp_per_s']:.2f} MP/s)")
         if "raw_psnr" in r:
             line += f"  raw {r['raw_psnr']:.2f} dB"
         if "bm3d_psnr" in r:
-            line += f"  | BM3D {r['bm3d_psnr']:.2f} dB / {r['bm3d_ssim']:.3f} ({r['bm3d_mp_per_s']:.3f} MP/s)"
+            line += f"  | BM3D {r['bm3d_psnr']:.2f} dB / {r['bm3d_ssim']:.3f}"
+            if "bm3d_raw_psnr" in r:
+                line += f"  raw {r['bm3d_raw_psnr']:.2f} dB"
+            line += f" ({r['bm3d_mp_per_s']:.4f} MP/s)"
         typer.echo(line)
 
 
