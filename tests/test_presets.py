@@ -1,0 +1,45 @@
+"""Every shipped preset loads (sha256 checked) and denoises a fixed noisy crop above a floor.
+
+Floors: measured on this crop when the preset was exported (unet-m-srgb 30.83 dB at AWGN 25,
+tsdn 36.66 dB raw-domain at S = 4e-3), minus 0.5 dB for float/thread differences. A preset
+added without a floor here fails, so every new preset gets one.
+"""
+from __future__ import annotations
+
+import pytest
+import torch
+
+from edgeden.core.pipeline import denoise_array
+from edgeden.demo import skimage_photo
+from edgeden.evaluate import NoiseSpec, _to_np, make_noisy, psnr
+from edgeden.presets import PRESET_DIR, _all_presets, build_model, list_presets
+
+FLOORS = {"unet-m-srgb": ("awgn:25", 30.3), "tsdn": ("raw:0.004", 36.1)}
+SHIPPED = [n for n in list_presets() if _all_presets()[n].root == PRESET_DIR]
+
+
+def test_the_default_presets_ship():
+    assert {"unet-m-srgb", "tsdn"} <= set(SHIPPED)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_preset_quality_floor(name):
+    assert name in FLOORS, f"preset {name} has no quality floor in this test"
+    spec, floor = FLOORS[name]
+    preset = _all_presets()[name]
+    net = build_model(preset)  # verifies the sha256
+    clean = skimage_photo("astronaut")[100:228, 150:278]
+    d = make_noisy(clean, NoiseSpec.parse(spec), 0)
+    with torch.no_grad():
+        den = denoise_array(d["noisy"], net, preset, d["params"], 0, 0)
+    got = psnr(_to_np(den), _to_np(d["clean"]))
+    noisy = psnr(_to_np(d["noisy"]), _to_np(d["clean"]))
+    assert got > floor and got > noisy + 4.0, (name, got, noisy)
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_shipped_preset_card_and_provenance(name):
+    p = _all_presets()[name]
+    assert (PRESET_DIR / "cards" / f"{name}.md").exists()
+    prov = p.provenance
+    assert prov["params"] > 0 and prov["macs_per_mp"] > 0 and prov["quality"] and prov["cpu_hours"] > 0
