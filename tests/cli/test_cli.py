@@ -302,3 +302,26 @@ def test_classify_without_classifier_preset_is_a_clear_error(tmp_path, photos, t
     r = run("denoise", photos / "sub" / "b.png", "-m", "tiny-srgb", "-o", tmp_path / "o", "--classify")
     assert r.exit_code == 1 and "classifier head" in r.output
     pr._scan.cache_clear()
+
+
+def test_output_folder_refusing_writes_is_one_line_per_file(tmp_path, photos, tiny_presets, monkeypatch):
+    """What a read-only output folder does to the OS call (EACCES on creating the temporary
+    file), simulated so it runs as root too: one line per file, the batch goes on, exit 3."""
+    import errno
+
+    from edgeden.core.io import atomic
+
+    real_open = os.open
+    out = tmp_path / "ro"
+
+    def deny(path, *a, **k):
+        if str(path).startswith(str(out)):
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return real_open(path, *a, **k)
+
+    monkeypatch.setattr(atomic.os, "open", deny)
+    r = run("denoise", photos / "sub", "-m", "tiny-srgb", "-o", out)
+    assert r.exit_code == 3
+    lines = [ln for ln in r.output.splitlines() if "permission denied" in ln.lower()]
+    assert len(lines) == 2 and all(("b.png" in ln) or ("c.jpg" in ln) for ln in lines)
+    assert "0 denoised" in r.output and "2 failed" in r.output
