@@ -38,7 +38,7 @@ def fit_temperature(logits: torch.Tensor, labels: torch.Tensor, iters: int = 200
         return loss
 
     opt.step(closure)
-    return float(log_t.exp())
+    return float(log_t.detach().exp())
 
 
 def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: int = 15) -> float:
