@@ -15,7 +15,7 @@ demo: install
 	@echo "outputs in demo/out (denoised files, .preview.jpg renders, .json sidecars)"
 
 test: install
-	$(PY) -m pytest -q -p no:cacheprovider tests
+	$(PY) -m pytest -p no:cacheprovider tests
 
 bench: install
 	$(PY) benchmarks/tiling_memory.py
