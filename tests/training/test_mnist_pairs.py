@@ -1,0 +1,31 @@
+"""The Sec. 3 controlled data set: two non-overlapping digits on a grey background."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from edgeden.training.mnist_pairs import DIGIT, crops, split_digits, two_digit_images
+
+
+def test_two_digit_images_layout_and_crops():
+    rng = np.random.default_rng(0)
+    digits = np.zeros((20, 28, 28), np.uint8)
+    digits[:, 4:24, 10:18] = 255  # a bar, so crops can be checked
+    labels = rng.integers(0, 10, 20)
+    imgs, boxes, labs = two_digit_images(digits, labels, 50, torch.Generator().manual_seed(0))
+    assert imgs.shape == (50, 1, 96, 96) and labs.shape == (50, 2)
+    bg = imgs[:, 0, 0, 0]
+    for i in range(50):
+        (y0, x0), (y1, x1) = boxes[i].tolist()
+        assert max(abs(y0 - y1), abs(x0 - x1)) >= DIGIT  # no overlap
+        corner = imgs[i, 0]
+        assert 0.1 <= float(corner.min()) and float(corner.max()) == 1.0
+    c = crops(imgs, boxes)
+    assert c.shape == (100, 1, 28, 28) and torch.all(c[:, 0, 4:24, 10:18] == 1.0)
+    assert torch.all((bg >= 0.1) & (bg <= 0.3))
+
+
+def test_split_digits_is_disjoint():
+    x = np.arange(10 * 28 * 28, dtype=np.uint8).reshape(10, 28, 28)
+    (a, _), (b, _) = split_digits(x, np.arange(10))
+    assert len(a) == 8 and len(b) == 2 and not set(map(bytes, a)) & set(map(bytes, b))
