@@ -38,10 +38,8 @@ def denoise(
 ) -> None:
     """Denoise PATHS into the output folder.
 
-    Raw files (DNG and other Bayer raws) become denoised, still-mosaiced DNGs; PNG, TIFF and
-    JPEG keep their format, bit depth and alpha. Existing complete outputs are skipped, so an
-    interrupted run resumes where it stopped. Exit code 3 if any file failed.
-    """
+    Raw files (DNG and other Bayer raws) become denoised, still-mosaiced DNGs; PNG, TIFF and JPEG keep their format, bit depth and alpha. Existing complete outputs are skipped, so an interrupted run resumes where it stopped. Exit code 3 if any file failed.
+    """  # noqa: E501 (one line per paragraph: the help text reflows it)
     from edgeden.batch import plan_jobs, run_jobs
     from edgeden.core.pipeline import DenoiseOptions, denoise_file, outputs_for
     from edgeden.presets import default_preset, get_preset
