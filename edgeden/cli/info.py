@@ -15,8 +15,7 @@ def info(
     noise_profiles: Path = typer.Option(None, "--noise-profiles", dir_okay=False,
                                         help="darktable noiseprofiles.json for camera profiles."),
 ) -> None:
-    """Show format, size, CFA pattern, black/white levels, ISO, white balance, and the noise
-    parameters edgeden would use (and where they come from)."""
+    """Show format, size, CFA pattern, black/white levels, ISO, white balance, and the noise parameters edgeden would use (and where they come from)."""  # noqa: E501
     from edgeden.core.info import file_info
     from edgeden.cli.denoise import _load_profiles
 
