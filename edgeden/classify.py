@@ -101,6 +101,22 @@ def thumbnail(render_hwc, size: int = 32) -> torch.Tensor:
     return torch.nn.functional.adaptive_avg_pool2d(t, size).clamp(0, 1)
 
 
+def mirror_logits(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Flip test-time augmentation: the mean logits of ``x`` and its left-right mirror image.
+
+    net: a classifier or a joint model (logits are its last output); x: (N, C, h, w) float in
+    [0, 1]. Returns (N, K) float32. Measured on the DC-Net presets' model cards ("presenting a
+    photo to the classifier"): +0.5 to +3 points of accuracy over the thumbnail alone.
+    """
+    with torch.inference_mode():
+        out = net(torch.cat([x, x.flip(-1)]))
+    lg = (out[-1] if isinstance(out, (tuple, list)) else out).float()
+    return (lg[: len(x)] + lg[len(x):]) / 2
+
+
+METHOD = "whole frame area-averaged to {s}x{s}, logits averaged with its mirror image"
+
+
 class PresetClassifier:
     """Calibrated labels from a preset whose network has a classifier head (DC-Net).
 
@@ -118,12 +134,11 @@ class PresetClassifier:
         self.size = int(c.get("input_size", 32))
 
     def logits(self, render_hwc) -> torch.Tensor:
-        with torch.inference_mode():
-            out = self.net(thumbnail(render_hwc, self.size))
-        return (out[-1] if isinstance(out, (tuple, list)) else out)[0].float()
+        """(K,) logits of the photo: the mean of the thumbnail's and its mirror image's."""
+        return mirror_logits(self.net, thumbnail(render_hwc, self.size))[0]
 
     def __call__(self, render_hwc) -> dict:
         return classification_field(self.logits(render_hwc), float(self.c.get("temperature", 1.0)),
                                     self.c["class_names"], str(self.c.get("class_list", "")),
-                                    f"whole frame area-averaged to {self.size}x{self.size}",
+                                    METHOD.format(s=self.size),
                                     threshold=float(self.c.get("threshold", UNCERTAIN_BELOW)))

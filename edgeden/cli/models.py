@@ -21,6 +21,9 @@ def preset_rows() -> list[dict]:
             "quality": prov.get("quality", {}), "speed_mp_per_s": prov.get("speed_mp_per_s"),
             "weights_sha256": p.sha256,
         })
+        if p.classifier:
+            rows[-1]["classifier"] = {k: v for k, v in p.classifier.items() if k != "class_names"}
+            rows[-1]["joint_table"] = prov.get("joint_table")
     return rows
 
 
@@ -58,7 +61,35 @@ def models(
         t.add_row(r["name"], r["domain"], r["arch"], _fmt_int(r["params"]),
                   f"{r['macs_per_mp'] / 1e9:.2f}" if r["macs_per_mp"] else "-", qs or "-",
                   f"{r['speed_mp_per_s']:.2f}" if r["speed_mp_per_s"] else "-")
-    Console().print(t)
+    console = Console()
+    console.print(t)
+    for r in rows:
+        if r.get("joint_table"):
+            console.print(_joint_table(r))
+
+
+def _joint_table(row: dict):
+    """Rich table: accuracy / PSNR / SSIM per noise level for a joint preset and the models it was
+    compared with (its model card has the details)."""
+    from rich.table import Table
+
+    jt = row["joint_table"]
+    cal = row.get("classifier") or {}
+    t = Table(title=f"{row['name']}: denoise + classify on the CIFAR-10 test split (accuracy, PSNR dB / SSIM); "
+                    f"calibration T = {cal.get('temperature')}, ECE {(cal.get('ece_test') or {}).get('after')}")
+    t.add_column("sigma")
+    for name in jt:
+        t.add_column(name)
+    levels = [r["sigma"] for r in next(iter(jt.values()))]
+    for i, s in enumerate(levels):
+        cells = []
+        for name in jt:
+            r = jt[name][i]
+            parts = ([f"{100 * r['acc']:.1f}%"] if "acc" in r else []) + \
+                ([f"{r['psnr']:.2f} / {r['ssim']:.3f}"] if "psnr" in r else [])
+            cells.append(", ".join(parts))
+        t.add_row(f"{s:.1f}", *cells)
+    return t
 
 
 def _fmt_int(v) -> str:

@@ -127,15 +127,22 @@ class LabelledBank:
     """Small labelled images from an ``.npz`` (CIFAR-10 subset: ``x_train`` (N, 32, 32, 3) uint8,
     ``y_train``, ``x_test``, ``y_test``, ``class_names``; grey sets (N, H, W) also work).
 
-    The last ``val`` training images are held out (calibration / model selection split).
+    ``val`` training images are held out (calibration / model selection split), stratified: the
+    last ``val // K`` images of each of the K classes. (The CIFAR-10 subset is stored sorted by
+    class: taking the last ``val`` images would hold out one whole class and never train on it.)
     """
 
-    def __init__(self, path, val: int = 1000):
+    def __init__(self, path, val: int = 1000, pad: int = 4):
         z = np.load(path)
-        xt, yt = z["x_train"], z["y_train"]
+        xt, yt = z["x_train"], np.asarray(z["y_train"])
         self.class_names = [str(c) for c in z["class_names"]]
-        self.splits = {"train": (xt[:-val] if val else xt, yt[:-val] if val else yt),
-                       "val": (xt[-val:], yt[-val:]) if val else (xt[:0], yt[:0]),
+        self.pad = pad
+        per = val // max(1, len(self.class_names)) if val else 0
+        hold = np.zeros(len(yt), bool)
+        if per:
+            for c in np.unique(yt):
+                hold[np.flatnonzero(yt == c)[-per:]] = True
+        self.splits = {"train": (xt[~hold], yt[~hold]), "val": (xt[hold], yt[hold]),
                        "test": (z["x_test"], z["y_test"])}
 
     @staticmethod
@@ -149,10 +156,19 @@ class LabelledBank:
         return self._t(x), torch.from_numpy(np.asarray(y)).long()
 
     def batch(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
-        """``n`` random training images (random horizontal flips) and their labels."""
+        """``n`` random training images and their labels: (n, C, H, W) float32 in [0, 1], (n,) int64.
+
+        Augmented as usual for CIFAR: random horizontal flip, then a random H x W crop of the
+        image reflect-padded by ``pad`` pixels (shifts of up to ``pad`` px).
+        """
         x, y = self.splits["train"]
         idx = torch.randint(len(x), (n,), generator=gen).numpy()
         t = self._t(x[idx])
         flip = torch.rand(n, generator=gen) < 0.5
         t[flip] = t[flip].flip(-1)
+        if self.pad:
+            h, w = t.shape[-2:]
+            tp = torch.nn.functional.pad(t, (self.pad,) * 4, mode="reflect")
+            off = torch.randint(0, 2 * self.pad + 1, (n, 2), generator=gen)
+            t = torch.stack([tp[i, :, int(o[0]):int(o[0]) + h, int(o[1]):int(o[1]) + w] for i, o in enumerate(off)])
         return t, torch.from_numpy(np.asarray(y)[idx]).long()

@@ -30,13 +30,15 @@ def build_model(recipe: Recipe) -> torch.nn.Module:
 
 
 def split_output(out, labelled: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """(image, logits) of a model output: a classifier returns logits only, a joint model
-    (DC-Net) (image, logits), a denoiser an image or (image, aux...)."""
+    """(image, logits) of a model output: a classifier returns logits (N, K) only, a joint model
+    (DC-Net) (image, logits), a denoiser an image (N, C, H, W) or (image, aux...)."""
     if not labelled:
         return primary_output(out), None
     if isinstance(out, (tuple, list)):
         return out[0], out[-1]
-    return None, out
+    if out.ndim == 2:  # (N, K) logits of a classifier
+        return None, out
+    return out, None  # a denoiser trained alone on the labelled images (the ablation baseline)
 
 
 def recipe_loss(recipe: Recipe, out, y: torch.Tensor, post, labels: torch.Tensor | None = None) -> torch.Tensor:
@@ -153,11 +155,13 @@ class BatchSource:
 
     def validation_set(self, level: float):
         """Fixed (x, y, post, labels) batches, seeded: centre crops of the held-out photos, or
-        the first ``data.val_images`` (default 500) images of a labelled set's test split."""
+        the first ``data.val_images`` (default 500) images of a labelled set's held-out
+        validation split (the last ``data.val`` training images; never the test split, which is
+        kept for the model card)."""
         g = torch.Generator().manual_seed(1234)
         if self.labelled:
             n = int(self.recipe.data.get("val_images", 500))
-            x, lab = self.cls.split("test")
+            x, lab = self.cls.split("val")
             return [(*self.make(x[i:i + 100], g, level), lab[i:i + 100]) for i in range(0, min(n, len(x)), 100)]
         pairs = []
         for img in self.val_bank.images:

@@ -102,13 +102,32 @@ def test_export_writes_preset_card_and_loads(tmp_path, photo_dir, monkeypatch):
     _scan.cache_clear()
 
 
-def test_short_labelled_training_dcnet_reports_psnr_and_accuracy(tmp_path):
-    """DC-Net on a tiny labelled set: joint loss (CE + image), PSNR and accuracy in the log."""
+def _tiny_labelled(tmp_path):
+    """A tiny CIFAR-like .npz, training labels sorted by class as in the shipped subset."""
     g = np.random.default_rng(0)
     npz = tmp_path / "tiny.npz"
-    np.savez(npz, x_train=g.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8), y_train=g.integers(0, 10, 40),
+    np.savez(npz, x_train=g.integers(0, 255, (40, 32, 32, 3), dtype=np.uint8), y_train=np.repeat(np.arange(10), 4),
              x_test=g.integers(0, 255, (20, 32, 32, 3), dtype=np.uint8), y_test=g.integers(0, 10, 20),
              class_names=np.array([f"c{i}" for i in range(10)]))
+    return npz
+
+
+def test_labelled_validation_split_is_stratified(tmp_path):
+    """The held-out split takes the last images of *every* class (the file is sorted by class:
+    a plain tail would hold out one whole class), and training batches are augmented in range."""
+    from edgeden.training.data import LabelledBank
+
+    b = LabelledBank(_tiny_labelled(tmp_path), val=10)
+    assert np.bincount(b.splits["val"][1]).tolist() == [1] * 10
+    assert np.bincount(b.splits["train"][1]).tolist() == [3] * 10
+    x, y = b.batch(6, torch.Generator().manual_seed(0))
+    assert x.shape == (6, 3, 32, 32) and 0 <= float(x.min()) and float(x.max()) <= 1 and y.dtype == torch.int64
+
+
+def test_short_labelled_training_dcnet_reports_psnr_and_accuracy(tmp_path):
+    """DC-Net on a tiny labelled set: joint loss (CE + image), PSNR and accuracy in the log; the
+    joint evaluation and export give a preset with a calibrated classifier block."""
+    npz = _tiny_labelled(tmp_path)
     base = load_recipe("dcnet-cifar")
     doc = {**{k: getattr(base, k) for k in ("arch", "domain", "noise", "loss")}, "name": "tiny-dc",
            "data": {"kind": "labelled", "file": str(npz), "val": 10, "batch": 4, "val_images": 20},
@@ -119,3 +138,22 @@ def test_short_labelled_training_dcnet_reports_psnr_and_accuracy(tmp_path):
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     v = [e for e in log if "val_acc@0" in e][-1]
     assert 0 <= v["val_acc@0"] <= 1 and np.isfinite(v["val_psnr@255"])
+
+    from edgeden.training import joint_eval
+    from edgeden.training.export import export
+
+    res = joint_eval.evaluate_runs([run], presentation={"n": 4, "size": 64, "levels": (0.0,)})
+    m = res["models"]["tiny-dc"]
+    assert [r["sigma"] for r in m["rows"]] == joint_eval.LEVELS
+    assert all(0 <= r["acc"] <= 1 and r["psnr"] > 0 and -1 <= r["ssim"] <= 1 for r in m["rows"])
+    assert m["calibration"]["temperature"] > 0 and 0 <= m["calibration"]["ece_after"] <= 1
+    assert set(m["presentation"]["accuracy"]) >= {"grid 1x1 of the denoised photo", "thumbnail of the noisy photo"}
+    dest = tmp_path / "presets"
+    yml = export(run, "tiny-dc", "test", [], [], limit=1, tile=64, overlap=16, dest=dest, weights="last",
+                 joint=res, class_list="tiny")
+    doc = yaml.safe_load(yml.read_text())
+    assert doc["classifier"]["class_names"] == [f"c{i}" for i in range(10)]
+    assert doc["classifier"]["temperature"] == m["calibration"]["temperature"]
+    assert len(doc["provenance"]["joint_table"]["tiny-dc"]) == 11
+    card = (dest / "cards" / "tiny-dc.md").read_text()
+    assert "Calibration" in card and "grid 1x1" in card
