@@ -43,3 +43,32 @@ def test_shipped_preset_card_and_provenance(name):
     assert (PRESET_DIR / "cards" / f"{name}.md").exists()
     prov = p.provenance
     assert prov["params"] > 0 and prov["macs_per_mp"] > 0 and prov["quality"] and prov["cpu_hours"] > 0
+
+
+# Classifier presets: top-1 accuracy floor on a fixed slice of the CIFAR-10 subset's test split
+# (every 10th image: 200 images, 20 per class), clean and at sigma = 0.5 (seeded), with the
+# product's method (thumbnail + mirror logits). Floors: the accuracy measured on this slice at
+# export (see the preset's model card) minus 3 points.
+ACC_FLOORS: dict[str, dict[float, float]] = {}
+CLASSIFIERS = [n for n in SHIPPED if _all_presets()[n].classifier]
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_shipped_classifier_accuracy_floor(name, shared_data):
+    import numpy as np
+
+    from edgeden.classify import calibrated_probs, mirror_logits
+
+    assert name in ACC_FLOORS, f"classifier preset {name} has no accuracy floor in this test"
+    z = np.load(shared_data / "cls" / "cifar10_subset.npz")
+    x = torch.from_numpy(z["x_test"][::10]).permute(0, 3, 1, 2).float() / 255.0
+    y = torch.from_numpy(z["y_test"][::10]).long()
+    preset = _all_presets()[name]
+    net = build_model(preset)
+    for sigma, floor in ACC_FLOORS[name].items():
+        xn = x + sigma * torch.randn(x.shape, generator=torch.Generator().manual_seed(5))
+        lg = mirror_logits(net, xn)
+        acc = float((lg.argmax(1) == y).float().mean())
+        p = calibrated_probs(lg, preset.classifier["temperature"])
+        assert torch.allclose(p.sum(1), torch.ones(len(p)), atol=1e-5)
+        assert acc >= floor, (name, sigma, acc, floor)

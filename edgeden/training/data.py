@@ -78,6 +78,26 @@ def awgn_batch(clean: torch.Tensor, sigma_range: tuple[float, float], gen: torch
     return clean + noise, sigma
 
 
+def camera_srgb_batch(clean: torch.Tensor, gen: torch.Generator, shot: float | None = None
+                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Camera-like sRGB noise (see :func:`edgeden.core.isp.synthetic_camera_noise_srgb`): each
+    sample unprocessed with a random camera, Poisson-Gaussian raw noise (UPI's shot/read sampler,
+    or a fixed ``shot`` with UPI's mean read noise), rendered back through our ISP.
+
+    clean: (N, 3, H, W) float32 in [0, 1], H and W even. Returns (noisy, clean target rendered
+    through the same ISP, std map (N, 3, H, W)): the map is what the product computes at
+    inference, ``noise_std_map(noisy, estimate_noise_or_fallback(noisy))`` per sample.
+    """
+    from edgeden.core import isp
+    from edgeden.core import noise as nm
+
+    n = clean.shape[0]
+    s = None if shot is None else torch.full((n,), float(shot))
+    noisy, target = isp.synthetic_camera_noise_srgb(clean, gen, shot=s)
+    std = torch.stack([nm.noise_std_map(noisy[i], nm.estimate_noise_or_fallback(noisy[i])) for i in range(n)])
+    return noisy, target, std
+
+
 def with_noise_map(noisy: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
     """Append a one-channel noise-level map to the model input.
 

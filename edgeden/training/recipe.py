@@ -46,6 +46,7 @@ class Recipe:
     val_every: int = 1000
     threads: int | None = None
     zero_init: list[str] = field(default_factory=list)  # modules whose weights start at 0
+    init: str | None = None  # start from these weights (safetensors; a shipped preset's file name works)
     notes: str = ""
 
     @property

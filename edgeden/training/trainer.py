@@ -103,6 +103,29 @@ class BatchSource:
             rng = (level, level) if level is not None else tuple(r.noise.get("sigma", (0, 55)))
             noisy, sigma = D.awgn_batch(clean, rng, gen)
             return (D.with_noise_map(noisy, sigma) if r.noise_map else noisy), clean, (lambda p: p)
+        if kind == "srgb-mixed":  # AWGN (benchmarks) and camera-like noise (real JPEGs) in one batch
+            if level is not None:  # validation: "awgn:25" or "camera:0.004"
+                k, v = str(level).split(":")
+                p_awgn = 1.0 if k == "awgn" else 0.0
+                rng = (float(v), float(v)) if k == "awgn" else None
+                shot = float(v) if k == "camera" else None
+            else:
+                p_awgn, rng, shot = float(r.noise.get("awgn_prob", 0.5)), tuple(r.noise.get("sigma", (0, 55))), None
+            n = clean.shape[0]
+            na = int(round(n * p_awgn))
+            xs, ys, ms = [], [], []
+            if na:
+                noisy, sigma = D.awgn_batch(clean[:na], rng, gen)
+                xs.append(noisy)
+                ys.append(clean[:na])
+                ms.append(sigma.view(na, 1, 1, 1).expand(na, 1, *clean.shape[-2:]))
+            if na < n:
+                noisy, target, std = D.camera_srgb_batch(clean[na:], gen, shot=shot)
+                xs.append(noisy)
+                ys.append(target)
+                ms.append(std.mean(1, keepdim=True))
+            x, y, m = torch.cat(xs), torch.cat(ys), torch.cat(ms)
+            return (torch.cat([x, m], 1) if r.noise_map else x), y, (lambda p: p)
         if kind == "raw-upi":
             from edgeden.core import ksigma as ks
             from edgeden.core import noise as nm
@@ -201,6 +224,17 @@ def validate(model: torch.nn.Module, pairs) -> dict[str, float]:
     return out
 
 
+def resolve_init(path: str) -> Path:
+    """A recipe's ``init`` weights: a path, or a shipped preset's weights file name."""
+    from edgeden.presets import PRESET_DIR
+
+    p = Path(path)
+    for cand in (p, PRESET_DIR / "weights" / p.name):
+        if cand.exists():
+            return cand
+    raise FileNotFoundError(f"init weights {path}: no such file")
+
+
 def bf16_is_fast() -> bool:
     """True when this CPU has native bf16 matmul/conv (AVX512-BF16 or AMX), per torch's dispatch.
 
@@ -236,6 +270,10 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
         with torch.no_grad():
             for p in mods[name].parameters(recurse=False):
                 p.zero_()
+    if recipe.init and not (resume and (out / "last.pt").exists()):  # fine-tune from shipped weights
+        from safetensors.torch import load_file
+
+        model.load_state_dict(load_file(str(resolve_init(recipe.init))))
     opt = torch.optim.Adam(model.parameters(), lr=float(recipe.optim.get("lr", 1e-3)))
     step, best = 0, -1.0
     ckpt = out / "last.pt"

@@ -157,3 +157,30 @@ def test_short_labelled_training_dcnet_reports_psnr_and_accuracy(tmp_path):
     assert len(doc["provenance"]["joint_table"]["tiny-dc"]) == 11
     card = (dest / "cards" / "tiny-dc.md").read_text()
     assert "Calibration" in card and "grid 1x1" in card
+
+
+def test_mixed_srgb_noise_batches_and_init_from_weights(tmp_path, photo_dir):
+    """srgb-mixed: AWGN and camera-like samples in one batch, each with the noise map the product
+    would compute; ``init`` starts from given weights; validation at named specs."""
+    from safetensors.torch import save_file
+
+    from edgeden.training.trainer import BatchSource, build_model
+
+    r = _recipe(tmp_path, photo_dir, name="tiny-mix", noise={"kind": "srgb-mixed", "awgn_prob": 0.5,
+                                                            "sigma": [25, 25], "val_levels": ["awgn:25", "camera:0.004"]})
+    src = BatchSource(r, torch.Generator().manual_seed(0))
+    clean = src.bank.crops(4, 32, torch.Generator().manual_seed(1))
+    x, y, post = src.make(clean, torch.Generator().manual_seed(2))
+    assert x.shape == (4, 4, 32, 32) and y.shape == (4, 3, 32, 32)
+    # AWGN half: residual std 25/255 and a constant map; camera half: a positive, varying map
+    assert abs(float((x[:2, :3] - y[:2]).std()) - 25 / 255) < 0.01
+    assert torch.allclose(x[:2, 3], torch.full_like(x[:2, 3], 25 / 255))
+    assert float(x[2:, 3].min()) > 0 and float(x[2:, 3].std()) > 0
+    init = tmp_path / "w.safetensors"
+    torch.manual_seed(3)
+    save_file({k: v.contiguous() for k, v in build_model(r).state_dict().items()}, str(init))
+    r.init = str(init)
+    run = train(r, out_root=tmp_path / "runs", steps=2)
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    v = [e for e in log if "val_psnr@camera:0.004" in e][-1]
+    assert np.isfinite(v["val_psnr@awgn:25"]) and np.isfinite(v["val_psnr@camera:0.004"])
