@@ -46,8 +46,8 @@ def test_shipped_preset_card_and_provenance(name):
 
 
 # Classifier presets: top-1 accuracy floor on a fixed slice of the CIFAR-10 subset's test split
-# (every 10th image: 200 images, 20 per class), clean and at sigma = 0.5 (seeded), with the
-# product's method (thumbnail + mirror logits). Floors: the accuracy measured on this slice at
+# (every 10th image: 200 images, 20 per class), clean and at sigma = 0.5 (seeded), through the
+# product's code path (edgeden.classify.classifier_logits, thumbnail + mirror). Floors: the accuracy measured on this slice at
 # export (see the preset's model card) minus 3 points.
 ACC_FLOORS: dict[str, dict[float, float]] = {}
 CLASSIFIERS = [n for n in SHIPPED if _all_presets()[n].classifier]
@@ -57,7 +57,7 @@ CLASSIFIERS = [n for n in SHIPPED if _all_presets()[n].classifier]
 def test_shipped_classifier_accuracy_floor(name, shared_data):
     import numpy as np
 
-    from edgeden.classify import calibrated_probs, mirror_logits
+    from edgeden.classify import calibrated_probs, classifier_logits
 
     assert name in ACC_FLOORS, f"classifier preset {name} has no accuracy floor in this test"
     z = np.load(shared_data / "cls" / "cifar10_subset.npz")
@@ -67,7 +67,7 @@ def test_shipped_classifier_accuracy_floor(name, shared_data):
     net = build_model(preset)
     for sigma, floor in ACC_FLOORS[name].items():
         xn = x + sigma * torch.randn(x.shape, generator=torch.Generator().manual_seed(5))
-        lg = mirror_logits(net, xn)
+        lg = classifier_logits(net, xn)
         acc = float((lg.argmax(1) == y).float().mean())
         p = calibrated_probs(lg, preset.classifier["temperature"])
         assert torch.allclose(p.sum(1), torch.ones(len(p)), atol=1e-5)

@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from edgeden.classify import calibrated_probs, expected_calibration_error, fit_temperature, mirror_logits
+from edgeden.classify import calibrated_probs, classifier_logits, expected_calibration_error, fit_temperature
 from edgeden.paths import resolve_data
 from edgeden.training import data as D
 from edgeden.training.recipe import Recipe
@@ -83,12 +83,15 @@ def level_rows(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, seed: i
     return rows
 
 
-def mixed_level_logits(model: torch.nn.Module, x: torch.Tensor, seed: int) -> torch.Tensor:
-    """Logits as the product computes them (:func:`edgeden.classify.mirror_logits`) with image i
-    at noise level LEVELS[i % 11] (seeded): (N, K)."""
+def mixed_level_logits(model: torch.nn.Module, x: torch.Tensor, seed: int, product: bool = True) -> torch.Tensor:
+    """Logits with image i at noise level LEVELS[i % 11] (seeded): (N, K). ``product``: as the
+    product computes them (:func:`edgeden.classify.classifier_logits`, with the mirror image),
+    else the single view."""
     sig = torch.tensor([LEVELS[i % len(LEVELS)] for i in range(len(x))])
     xn = noisy(x, sig, seed)
-    return torch.cat([mirror_logits(model, xn[i:i + 250]) for i in range(0, len(xn), 250)])
+    if not product:
+        return run_outputs(model, xn)[1]
+    return torch.cat([classifier_logits(model, xn[i:i + 250]) for i in range(0, len(xn), 250)])
 
 
 def calibration(model: torch.nn.Module, bank: D.LabelledBank) -> dict:
@@ -100,7 +103,9 @@ def calibration(model: torch.nn.Module, bank: D.LabelledBank) -> dict:
     return {"temperature": round(t, 4), "val_images": len(xv), "test_images": len(xt),
             "ece_before": round(expected_calibration_error(calibrated_probs(lt, 1.0), yt), 4),
             "ece_after": round(expected_calibration_error(calibrated_probs(lt, t), yt), 4),
-            "test_acc_mixed": round(float((lt.argmax(1) == yt).float().mean()), 4)}
+            "test_acc_mixed": round(float((lt.argmax(1) == yt).float().mean()), 4),
+            "test_acc_mixed_single_view": round(float((mixed_level_logits(model, xt, 12, product=False).argmax(1)
+                                                        == yt).float().mean()), 4)}
 
 
 def evaluate_runs(runs: list[Path], presentation: dict | None = None) -> dict:
@@ -148,7 +153,7 @@ def presentation_study(model: torch.nn.Module, bank: D.LabelledBank, n: int = 40
     averaged (:func:`grid_logits`; k = 1: the whole frame as one 32x32 thumbnail). Reference:
     the *noisy* photo's 32x32 thumbnail (no denoising); and the denoised thumbnail with its
     mirror image, logits averaged (flip test-time augmentation, the product's method:
-    :func:`edgeden.classify.mirror_logits`).
+    :func:`edgeden.classify.classifier_logits`).
     Returns {"images", "size", "levels", "accuracy": {method: [acc per level]},
     "classifier_ms_per_photo": {method: ms}}.
     """
@@ -172,7 +177,7 @@ def presentation_study(model: torch.nn.Module, bank: D.LabelledBank, n: int = 40
             if k:
                 lg = grid_logits(model, photos, k)
             else:
-                lg = mirror_logits(model, torch.nn.functional.adaptive_avg_pool2d(photos, 32))
+                lg = classifier_logits(model, torch.nn.functional.adaptive_avg_pool2d(photos, 32))
             ms[m] = ms.get(m, 0.0) + (time.perf_counter() - t0) * 1000
             acc.setdefault(m, []).append(round(float((lg.argmax(1) == y).float().mean()), 4))
     return {"images": n, "size": size, "levels": list(levels), "accuracy": acc,
