@@ -63,8 +63,11 @@ def models(
                   f"{r['speed_mp_per_s']:.2f}" if r["speed_mp_per_s"] else "-")
     console = Console()
     console.print(t)
-    for r in rows:
-        if r.get("joint_table"):
+    shown = set()
+    for r in rows:  # presets compared in the same study share one table
+        key = json.dumps(r.get("joint_table"), sort_keys=True)
+        if r.get("joint_table") and key not in shown:
+            shown.add(key)
             console.print(_joint_table(r))
 
 

@@ -197,8 +197,10 @@ def model_card(doc: dict, rec: dict, summ: dict, evals: list[dict], joint: dict 
               f"| training data | {rec['data'].get('train')} (clean photos; first {rec['data'].get('val_holdout', 8)} "
               f"held out for validation), synthetic noise `{json.dumps(rec['noise'])}` |"),
              f"| loss | `{json.dumps(rec['loss'])}` |",
-             f"| schedule | {summ['steps']} steps, batch {rec['data'].get('batch')} x {rec['data'].get('patch')}^2 "
-             f"{'packed raw' if doc['domain'] == 'raw' else 'px'}, Adam `{json.dumps(rec['optim'])}` |",
+             f"| schedule | {summ['steps']} steps, batch {rec['data'].get('batch')} x "
+             + ("whole labelled images" if rec["data"].get("kind") == "labelled" else
+                f"{rec['data'].get('patch', 128)}^2 {'packed raw' if doc['domain'] == 'raw' else 'px'}")
+             + f", Adam `{json.dumps(rec['optim'])}` |",
              f"| compute | {summ['cpu_hours']} CPU hours ({summ['wall_hours']} h wall) on {_cpu()}, "
              f"threads {summ['threads']}, bf16 {'on' if summ['bf16'] else 'off (no native bf16 on this CPU)'} |",
              f"| validation PSNR{' / accuracy' if rec['data'].get('kind') == 'labelled' else ''} (held-out) | {summ['best_val']} at step {summ['best_step']} |",
@@ -223,7 +225,7 @@ def eval_table(ev: dict) -> list[str]:
     lines = []
     bm = "bm3d_psnr" in ev["results"][0]
     lines.append(f"**{ev['data']}** ({ev['images']} images{', with BM3D in the same run' if bm else ''}; "
-                 f"{ev['threads']} threads, conv peak {ev['conv_peak_gflops']} GFLOP/s measured in the same run)")
+                 f"{ev['threads']} thread{'s' if ev['threads'] != 1 else ''}, conv peak {ev['conv_peak_gflops']} GFLOP/s measured in the same run)")
     lines.append("")
     head = "| noise | noisy PSNR / SSIM | denoised PSNR / SSIM |"
     sep = "|---|---|---|"

@@ -62,6 +62,23 @@ def test_models_lists_installed_presets_as_json(tiny_presets):
     assert run("models").exit_code == 0
 
 
+def test_models_shows_the_joint_table_of_classifier_presets():
+    """Shipped DC-Net presets: `edgeden models` prints their 11-level accuracy/PSNR/SSIM table
+    beside the models trained alone, and --json carries it with the calibration."""
+    from edgeden.presets import PRESET_DIR, _all_presets
+
+    joint = [n for n, p in _all_presets().items() if p.classifier and p.root == PRESET_DIR]
+    if not joint:
+        pytest.skip("no classifier preset shipped")
+    rows = {row["name"]: row for row in json.loads(run("models", "--json").output)}
+    for n in joint:
+        jt = rows[n]["joint_table"]
+        assert len(jt) >= 3 and all(len(v) == 11 for v in jt.values())
+        assert rows[n]["classifier"]["temperature"] > 0
+    r = run("models")
+    assert r.exit_code == 0 and "denoise + classify" in r.output
+
+
 def test_without_presets_models_lists_none_and_denoise_says_so(tmp_path, monkeypatch, photos):
     import edgeden.presets as pr
 
