@@ -10,7 +10,7 @@ import typer
 def eval_cmd(
     preset: str = typer.Argument(..., help="Preset name (see `edgeden models`)."),
     data: str = typer.Option("kodak24", "--data", help="kodak24, cbsd68, mcmaster, set12 or a folder of clean images."),
-    noise: List[str] = typer.Option(["awgn:25"], "--noise", help="awgn:SIGMA (0..255) or raw:SHOT; repeatable."),
+    noise: List[str] = typer.Option(["awgn:25"], "--noise", help="awgn:SIGMA (0..255), camera:SHOT (raw noise rendered through the ISP, sRGB presets) or raw:SHOT (raw presets); repeatable."),
     limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N images."),
     compare: Optional[str] = typer.Option(None, "--compare", help="'bm3d' to run BM3D on the same noisy images."),
     seed: int = typer.Option(0, "--seed", help="Noise seed (image i uses seed + i)."),

@@ -196,6 +196,8 @@ def model_card(doc: dict, rec: dict, summ: dict, evals: list[dict], joint: dict 
               if rec["data"].get("kind") == "labelled" else
               f"| training data | {rec['data'].get('train')} (clean photos; first {rec['data'].get('val_holdout', 8)} "
               f"held out for validation), synthetic noise `{json.dumps(rec['noise'])}` |"),
+             *([f"| initialised from | `{rec['init']}` (fine-tune; that run's compute is not counted below) |"]
+               if rec.get("init") else []),
              f"| loss | `{json.dumps(rec['loss'])}` |",
              f"| schedule | {summ['steps']} steps, batch {rec['data'].get('batch')} x "
              + ("whole labelled images" if rec["data"].get("kind") == "labelled" else
