@@ -126,14 +126,14 @@ class PresetClassifier:
     ``preset.classifier`` holds: ``class_names`` (list), ``class_list`` (name), ``temperature``
     (fitted on the validation split), ``input_size`` (default 32), ``threshold`` (default
     :data:`UNCERTAIN_BELOW`). Called with a denoised render (H, W, 3), it returns the sidecar's
-    ``classification`` object.
+    ``classification`` object (with ``model``: the preset that made the labels).
     """
 
     def __init__(self, preset, net: torch.nn.Module):
         c = preset.classifier or {}
         if not c.get("class_names"):
             raise ValueError(f"preset {preset.name!r} has no classifier head")
-        self.net, self.c = net, c
+        self.net, self.c, self.name = net, c, preset.name
         self.size = int(c.get("input_size", 32))
 
     def logits(self, render_hwc) -> torch.Tensor:
@@ -141,7 +141,7 @@ class PresetClassifier:
         return classifier_logits(self.net, thumbnail(render_hwc, self.size))[0]
 
     def __call__(self, render_hwc) -> dict:
-        return classification_field(self.logits(render_hwc), float(self.c.get("temperature", 1.0)),
+        return {"model": self.name, **classification_field(self.logits(render_hwc), float(self.c.get("temperature", 1.0)),
                                     self.c["class_names"], str(self.c.get("class_list", "")),
                                     METHOD.format(s=self.size),
-                                    threshold=float(self.c.get("threshold", UNCERTAIN_BELOW)))
+                                    threshold=float(self.c.get("threshold", UNCERTAIN_BELOW)))}

@@ -52,3 +52,18 @@ def test_classification_field_schema():
     assert flat["uncertain"] is True and flat["threshold"] == UNCERTAIN_BELOW
     with pytest.raises(ValueError):
         classification_field(torch.zeros(9), 1.0, NAMES, "cifar10", "x")
+
+
+def test_classify_flag_picks_the_most_accurate_classifier_preset():
+    """--classify uses the installed classifier preset with the best measured accuracy (its own
+    row of the joint table), not whichever is listed first."""
+    from edgeden.presets import Preset, classifier_accuracy
+
+    def p(name, acc):
+        return Preset(name=name, arch="dcnet", domain="srgb", weights="w", sha256="0",
+                      classifier={"class_names": NAMES},
+                      provenance={"recipe": f"recipes/{name}-run.yaml",
+                                  "joint_table": {f"{name}-run": [{"sigma": 0, "acc": acc}, {"sigma": 1, "acc": acc / 2}],
+                                                  "other": [{"sigma": 0, "acc": 0.99}]}})
+    assert abs(classifier_accuracy(p("a", 0.4)) - 0.3) < 1e-9
+    assert classifier_accuracy(Preset(name="x", arch="unet-s", domain="srgb", weights="w", sha256="0")) == -1.0

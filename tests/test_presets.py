@@ -78,3 +78,13 @@ def test_shipped_classifier_accuracy_floor(name, shared_data):
         p = calibrated_probs(lg, preset.classifier["temperature"])
         assert torch.allclose(p.sum(1), torch.ones(len(p)), atol=1e-5)
         assert acc >= floor, (name, sigma, acc, floor)
+
+
+def test_classify_flag_uses_the_most_accurate_shipped_classifier():
+    from edgeden.presets import classifier_accuracy, classifier_preset
+
+    if not CLASSIFIERS:
+        pytest.skip("no classifier preset shipped")
+    best = classifier_preset()
+    assert all(classifier_accuracy(best) >= classifier_accuracy(_all_presets()[n]) for n in CLASSIFIERS)
+    assert classifier_accuracy(best) > 0

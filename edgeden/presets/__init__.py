@@ -153,12 +153,23 @@ def default_preset(kind: str = "rgb") -> str:
     return raw[0] if (kind != "raw" and raw) else avail[0]
 
 
+def classifier_accuracy(p: Preset) -> float:
+    """Mean test accuracy over the noise levels of a classifier preset's own row in its
+    ``provenance.joint_table`` (keyed by the training run, the recipe's name); -1 if unknown."""
+    table = (p.provenance or {}).get("joint_table") or {}
+    run = Path(str((p.provenance or {}).get("recipe", ""))).stem
+    rows = [r["acc"] for r in table.get(run, []) if "acc" in r]
+    return sum(rows) / len(rows) if rows else -1.0
+
+
 def classifier_preset() -> Preset:
-    """The installed preset used by ``--classify``: the first with a classifier head."""
+    """The installed preset used by ``--classify``: of those with a classifier head, the one
+    with the best measured accuracy (then by name)."""
     allp = _all_presets()
-    for n in list_presets():
-        if allp[n].classifier:
-            return allp[n]
+    cands = sorted((n for n in list_presets() if allp[n].classifier),
+                   key=lambda n: (-classifier_accuracy(allp[n]), n))
+    if cands:
+        return allp[cands[0]]
     raise EdgedenError("--classify needs a preset with a classifier head (DC-Net), and none is installed; "
                        "see `edgeden models`")
 

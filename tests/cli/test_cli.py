@@ -296,6 +296,7 @@ def test_classifier_preset_fills_the_sidecar_and_classify_flag(tmp_path, photos,
     assert r.exit_code == 0, r.output
     c = json.loads((out / "b.png.json").read_text())["classification"]
     assert c["class_list"] == "cifar10" and len(c["labels"]) == 5 and c["temperature"] == 1.5
+    assert c["model"] == "tiny-dcnet"
     assert abs(sum(x["probability"] for x in c["labels"])) <= 1.0 + 1e-6
     r = run("denoise", photos / "a.dng", "-m", "tiny-raw", "-o", out, "--classify")
     assert r.exit_code == 0, r.output
