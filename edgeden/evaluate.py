@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -52,7 +51,7 @@ def load_clean_set(data: str, limit: int | None = None) -> list[tuple[str, np.nd
 
 @dataclass
 class NoiseSpec:
-    kind: str  # "awgn" | "raw"
+    kind: str  # "awgn" | "camera" | "raw"
     level: float
 
     @classmethod

@@ -18,7 +18,6 @@ wb (N, 3), ccm (N, 3, 3).
 """
 from __future__ import annotations
 
-import math
 
 import numpy as np
 import torch

@@ -6,7 +6,6 @@ reading and writing is the pure function :func:`denoise_array` / :func:`denoise_
 """
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +17,7 @@ import torch
 from edgeden import __version__
 from edgeden.core import bayer, isp, ksigma, noise as noise_mod
 from edgeden.core.tiling import run_tiled
-from edgeden.core.types import EdgedenError, NoiseParams, RawImage, RgbImage, UnsupportedInputError
+from edgeden.core.types import NoiseParams, RawImage, RgbImage, UnsupportedInputError
 from edgeden.models import primary_output
 from edgeden.presets import Preset, sha256_file
 

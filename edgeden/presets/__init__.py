@@ -187,7 +187,6 @@ def build_model(preset: Preset | str, verify: bool = True):
 
     Raises EdgedenError when the weights file is missing or its sha256 differs from the preset.
     """
-    import torch
     from safetensors.torch import load_file
 
     from edgeden.models import create_arch

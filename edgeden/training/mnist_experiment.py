@@ -100,8 +100,7 @@ class Sequential(nn.Module):
 def make_sets(n_train: int, n_test: int, seed: int = 0):
     """Fixed training and test images from disjoint digit halves (see module docstring)."""
     z = np.load(resolve_data("cls/mnist_test10k.npz"))
-    x, y = z[[k for k in z.files if k.startswith("x")][0]], z[[k for k in z.files if k.startswith("y")][0]]
-    (xtr, ytr), (xte, yte) = mp.split_digits(x, y)
+    (xtr, ytr), (xte, yte) = mp.split_digits(z["x"], z["y"])
     g = torch.Generator().manual_seed(seed)
     train = mp.two_digit_images(xtr, ytr, n_train, g)
     test = mp.two_digit_images(xte, yte, n_test, torch.Generator().manual_seed(seed + 1))

@@ -87,8 +87,6 @@ class BatchSource:
         hold = int(d.get("val_holdout", 8))
         self.bank = D.ImageBank.from_folder(folder, exclude_first=hold)
         self.val_bank = D.ImageBank.from_folder(folder, only_first=hold) if hold else None
-        self.recipe, self.gen = recipe, gen
-        self.patch, self.batch = int(d.get("patch", 128)), int(d.get("batch", 16))
 
     def make(self, clean: torch.Tensor, gen: torch.Generator, level=None):
         """Model input, target and a map from model output to the target's domain.
@@ -104,31 +102,26 @@ class BatchSource:
             noisy, sigma = D.awgn_batch(clean, rng, gen)
             return (D.with_noise_map(noisy, sigma) if r.noise_map else noisy), clean, (lambda p: p)
         if kind == "srgb-mixed":  # AWGN (benchmarks) and camera-like noise (real JPEGs) in one batch
-            if level is not None:  # validation: "awgn:25" or "camera:0.004"
-                k, v = str(level).split(":")
-                p_awgn = 1.0 if k == "awgn" else 0.0
-                rng = (float(v), float(v)) if k == "awgn" else None
-                shot = float(v) if k == "camera" else None
-            else:
-                p_awgn, rng, shot = float(r.noise.get("awgn_prob", 0.5)), tuple(r.noise.get("sigma", (0, 55))), None
-            n = clean.shape[0]
-            na = int(round(n * p_awgn))
-            xs, ys, ms = [], [], []
+            p_awgn, rng, shot = float(r.noise.get("awgn_prob", 0.5)), tuple(r.noise.get("sigma", (0, 55))), None
+            if level is not None:  # validation: one named spec, "awgn:25" or "camera:0.004"
+                from edgeden.evaluate import NoiseSpec
+
+                spec = NoiseSpec.parse(str(level))
+                p_awgn = 1.0 if spec.kind == "awgn" else 0.0
+                rng, shot = (spec.level, spec.level), spec.level
+            na = int(round(clean.shape[0] * p_awgn))
+            xs, ys = [], []
             if na:
-                noisy, sigma = D.awgn_batch(clean[:na], rng, gen)
-                xs.append(noisy)
+                noisy, std = D.awgn_batch(clean[:na], rng, gen)
+                xs.append(D.with_noise_map(noisy, std) if r.noise_map else noisy)
                 ys.append(clean[:na])
-                ms.append(sigma.view(na, 1, 1, 1).expand(na, 1, *clean.shape[-2:]))
-            if na < n:
+            if na < clean.shape[0]:
                 noisy, target, std = D.camera_srgb_batch(clean[na:], gen, shot=shot)
-                xs.append(noisy)
+                xs.append(D.with_noise_map(noisy, std) if r.noise_map else noisy)
                 ys.append(target)
-                ms.append(std.mean(1, keepdim=True))
-            x, y, m = torch.cat(xs), torch.cat(ys), torch.cat(ms)
-            return (torch.cat([x, m], 1) if r.noise_map else x), y, (lambda p: p)
+            return torch.cat(xs), torch.cat(ys), (lambda p: p)
         if kind == "raw-upi":
             from edgeden.core import ksigma as ks
-            from edgeden.core import noise as nm
 
             b = D.raw_upi_batch(clean, gen, dark_prob=0.0 if level is not None else float(r.noise.get("dark_prob", 0.5)),
                                 dark_range=tuple(r.noise.get("dark_range", (0.02, 1.0))), shot=level)
@@ -179,8 +172,8 @@ class BatchSource:
     def validation_set(self, level: float):
         """Fixed (x, y, post, labels) batches, seeded: centre crops of the held-out photos, or
         the first ``data.val_images`` (default 500) images of a labelled set's held-out
-        validation split (the last ``data.val`` training images; never the test split, which is
-        kept for the model card)."""
+        validation split (``data.val`` training images, stratified by class; never the test
+        split, which is kept for the model card)."""
         g = torch.Generator().manual_seed(1234)
         if self.labelled:
             n = int(self.recipe.data.get("val_images", 500))
