@@ -112,7 +112,8 @@ def noise_std_map(x: torch.Tensor, params: NoiseParams) -> torch.Tensor:
     return noise_std_map_raw(x, s, o)
 
 
-def sample_upi_noise(generator: torch.Generator | None, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_upi_noise(generator: torch.Generator | None, n: int,
+                     shot_range: tuple[float, float] | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Draw UPI noise levels (Brooks et al. 2019, ``random_noise_levels``).
 
     ``log S ~ U(log 1e-4, log 0.012)``; ``log O = 2.18 log S + 1.20 + N(0, 0.26)``.
@@ -120,11 +121,15 @@ def sample_upi_noise(generator: torch.Generator | None, n: int) -> tuple[torch.T
     Args:
         generator: torch.Generator (CPU).
         n: number of draws.
+        shot_range: (S_lo, S_hi) to draw log S from instead of UPI's [1e-4, 0.012] (a noise
+            subrange, FA-Net's model array); read noise follows the same regression.
 
     Returns:
-        (shot, read): two (n,) float32 tensors; S in [1e-4, 0.012], O > 0.
+        (shot, read): two (n,) float32 tensors; S in [1e-4, 0.012] (or ``shot_range``), O > 0.
     """
     lo, hi = UPI_LOG_SHOT_RANGE
+    if shot_range is not None:
+        lo, hi = math.log(float(shot_range[0])), math.log(float(shot_range[1]))
     log_shot = lo + (hi - lo) * torch.rand(n, generator=generator)
     log_read = _UPI_SLOPE * log_shot + _UPI_INTERCEPT + _UPI_READ_STD * torch.randn(n, generator=generator)
     return torch.exp(log_shot), torch.exp(log_read)

@@ -115,13 +115,15 @@ def with_noise_map(noisy: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
 
 def raw_upi_batch(clean_srgb: torch.Tensor, gen: torch.Generator, dark_prob: float = 0.5,
                   dark_range: tuple[float, float] = (0.02, 1.0), shot: float | None = None,
-                  read: float | None = None) -> dict[str, torch.Tensor]:
+                  read: float | None = None, shot_range: tuple[float, float] | None = None) -> dict[str, torch.Tensor]:
     """Synthetic raw training pairs from clean sRGB crops (Brooks et al. 2019, UPI).
 
     clean_srgb: (N, 3, 2h, 2w) float32 in [0, 1]. Each sample gets a random colour matrix and
     white-balance gains (unprocessing), is mosaiced to packed RGGB, darkened with probability
     ``dark_prob`` by a log-uniform factor in ``dark_range`` (night shots), and gets
-    Poisson-Gaussian noise with UPI's (shot, read) sampler (or the fixed ``shot``/``read``).
+    Poisson-Gaussian noise with UPI's (shot, read) sampler (or the fixed ``shot``/``read``;
+    ``shot_range`` (lo, hi) restricts the sampler's log-uniform S to a subrange, for the noise
+    subrange model array).
     Returns dict: ``clean`` (N, 4, h, w) linear raw in [0, 1], ``noisy`` (N, 4, h, w),
     ``shot`` (N,), ``read`` (N,), ``scale`` (N,) brightness factor applied.
     """
@@ -135,7 +137,7 @@ def raw_upi_batch(clean_srgb: torch.Tensor, gen: torch.Generator, dark_prob: flo
     scale = torch.where(u < dark_prob, torch.exp(logs), torch.ones(n))
     clean = packed * scale.view(n, 1, 1, 1)
     if shot is None:
-        s, r = nm.sample_upi_noise(gen, n)
+        s, r = nm.sample_upi_noise(gen, n, shot_range=shot_range)
     else:
         s = torch.full((n,), float(shot))
         r = torch.full((n,), float(read if read is not None else nm.upi_mean_read(torch.tensor(shot))))

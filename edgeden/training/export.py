@@ -65,6 +65,11 @@ def export(run: Path, name: str, description: str, datas: list[str], noises: lis
     from edgeden.models.complexity import measure
 
     rec = json.loads((run / "recipe.json").read_text())
+    if (run / "arch.json").exists():  # a staged program (growth, evolution, ESL) changed the network
+        final = json.loads((run / "arch.json").read_text())
+        if final is None:
+            raise ValueError(f"{run}: the staged program ended with no registered architecture")
+        rec.update(final)
     dest = Path(dest)
     (dest / "weights").mkdir(parents=True, exist_ok=True)
     (dest / "cards").mkdir(parents=True, exist_ok=True)

@@ -15,6 +15,10 @@ A recipe names the architecture, the data, the synthetic noise, the loss and the
     seed: 0
     checkpoint_every: 250
     val_every: 1000
+
+Optional: ``init`` (start weights), ``stages`` (a staged program: cascade growth, incremental
+evolution, Expand-Shrink Learning; see ``edgeden.training.stages``), ``teacher`` (distillation;
+see ``edgeden.training.distill``).
 """
 from __future__ import annotations
 
@@ -47,6 +51,8 @@ class Recipe:
     threads: int | None = None
     zero_init: list[str] = field(default_factory=list)  # modules whose weights start at 0
     init: str | None = None  # start from these weights (safetensors; a shipped preset's file name works)
+    stages: list[dict[str, Any]] | None = None  # staged program (edgeden.training.stages)
+    teacher: dict[str, Any] | None = None  # distillation teacher (edgeden.training.distill)
     notes: str = ""
 
     @property
@@ -84,4 +90,11 @@ def load_recipe(path: str | Path) -> Recipe:
             raise ValueError(f"{p}: missing required key {req!r}")
     if raw.get("domain", "srgb") not in ("srgb", "raw"):
         raise ValueError(f"{p}: domain must be 'srgb' or 'raw'")
+    if raw.get("stages") is not None:
+        from edgeden.training.stages import validate_stages
+
+        validate_stages(raw["stages"], str(p))
+    t = raw.get("teacher")
+    if t is not None and not (isinstance(t, dict) and "arch" in t and "weights" in t):
+        raise ValueError(f"{p}: teacher needs arch and weights")
     return Recipe(**raw)

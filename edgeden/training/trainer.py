@@ -1,8 +1,9 @@
 """The training loop behind ``edgeden train``: seeded, checkpointed, resumable.
 
-Outputs under ``runs/<recipe.name>/``: ``last.pt`` (model, optimiser, step, RNG state),
+Outputs under ``runs/<recipe.name>/``: ``last.pt`` (model, optimiser, step, RNG state, stage),
 ``best.safetensors`` and ``last.safetensors`` (weights only), ``log.jsonl`` (one JSON line per
-log/validation event), and a copy of the recipe.
+log/validation/stage event), a copy of the recipe, and for staged programs ``arch.json`` (the
+architecture the program ended with).
 """
 from __future__ import annotations
 
@@ -48,7 +49,7 @@ def recipe_loss(recipe: Recipe, out, y: torch.Tensor, post, labels: torch.Tensor
     beta * L(final) + alpha * L(stage1), the paper's alpha * L_dn + beta * L_rs. With labels,
     ``loss.ce`` weights the cross-entropy of the logits (DC-Net: 0.1 CE + 0.9 image loss).
     """
-    weights = {k: v for k, v in recipe.loss.items() if k not in ("stage1", "stage2", "ce")}
+    weights = {k: v for k, v in recipe.loss.items() if k not in ("stage1", "stage2", "ce", "kd", "fm", "fm_style")}
     main, logits = split_output(out, labels is not None)
     loss = torch.zeros(())
     if logits is not None and recipe.loss.get("ce"):
@@ -70,6 +71,25 @@ def lr_at(step: int, optim: dict) -> float:
         return lr * (step + 1) / warm
     t = min(1.0, (step - warm) / max(1, steps - warm))
     return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * t))
+
+
+class DomainMap:
+    """Maps between a model's output domain and its training target's domain.
+
+    ``m(pred)`` takes a model output (N, C, H, W) to the target's domain (linear raw of the
+    sample for raw recipes: undo the exposure gain / k-sigma); ``m.pre(target)`` is the inverse
+    (a clean target as the model would see it, used to feed a distillation teacher). Identity
+    for sRGB recipes.
+    """
+
+    def __init__(self, post: Callable | None = None, pre: Callable | None = None):
+        self._post, self._pre = post, pre
+
+    def __call__(self, p: torch.Tensor) -> torch.Tensor:
+        return self._post(p) if self._post else p
+
+    def pre(self, t: torch.Tensor) -> torch.Tensor:
+        return self._pre(t) if self._pre else t
 
 
 class BatchSource:
@@ -100,7 +120,7 @@ class BatchSource:
         if kind == "awgn":
             rng = (level, level) if level is not None else tuple(r.noise.get("sigma", (0, 55)))
             noisy, sigma = D.awgn_batch(clean, rng, gen)
-            return (D.with_noise_map(noisy, sigma) if r.noise_map else noisy), clean, (lambda p: p)
+            return (D.with_noise_map(noisy, sigma) if r.noise_map else noisy), clean, DomainMap()
         if kind == "srgb-mixed":  # AWGN (benchmarks) and camera-like noise (real JPEGs) in one batch
             p_awgn, rng, shot = float(r.noise.get("awgn_prob", 0.5)), tuple(r.noise.get("sigma", (0, 55))), None
             if level is not None:  # validation: one named spec, "awgn:25" or "camera:0.004"
@@ -119,12 +139,13 @@ class BatchSource:
                 noisy, target, std = D.camera_srgb_batch(clean[na:], gen, shot=shot)
                 xs.append(D.with_noise_map(noisy, std) if r.noise_map else noisy)
                 ys.append(target)
-            return torch.cat(xs), torch.cat(ys), (lambda p: p)
+            return torch.cat(xs), torch.cat(ys), DomainMap()
         if kind == "raw-upi":
             from edgeden.core import ksigma as ks
 
             b = D.raw_upi_batch(clean, gen, dark_prob=0.0 if level is not None else float(r.noise.get("dark_prob", 0.5)),
-                                dark_range=tuple(r.noise.get("dark_range", (0.02, 1.0))), shot=level)
+                                dark_range=tuple(r.noise.get("dark_range", (0.02, 1.0))), shot=level,
+                                shot_range=r.noise.get("shot_range"))
             n = clean.shape[0]
             shot, read = b["shot"].view(n, 1, 1, 1), b["read"].view(n, 1, 1, 1)
             scale = b["scale"].view(n, 1, 1, 1)
@@ -155,7 +176,13 @@ class BatchSource:
                     p = ks.ksigma_inverse(p, shot, read, r.k_ref)
                 return p / scale if undarken else p
 
-            return x, y, post
+            def pre(t, shot=shot, read=read, scale=scale, gain=gain):
+                t = t * scale if undarken else t
+                if r.ksigma:
+                    t = ks.ksigma_forward(t, shot, read, r.k_ref)
+                return t * gain
+
+            return x, y, DomainMap(post, pre)
         raise ValueError(f"unknown noise kind {kind!r}")
 
     def crop_size(self) -> int:
@@ -267,11 +294,33 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
         from safetensors.torch import load_file
 
         model.load_state_dict(load_file(str(resolve_init(recipe.init))))
-    opt = torch.optim.Adam(model.parameters(), lr=float(recipe.optim.get("lr", 1e-3)))
+    from edgeden.training import stages as S
+
+    program = S.Program(recipe.stages or [{"steps": total}], total)
+    plan = S.esl_plan_for(model) if recipe.stages else None
+
+    def op_gen(index: int) -> torch.Generator:  # new-layer weights, apart from the data stream
+        return torch.Generator().manual_seed(recipe.seed * 1000 + index)
+
     step, best = 0, -1.0
     ckpt = out / "last.pt"
-    if resume and ckpt.exists():
-        st = torch.load(ckpt, weights_only=False)
+    st = torch.load(ckpt, weights_only=False) if resume and ckpt.exists() else None
+    if st is not None and st.get("program"):  # resuming: the stages so far rebuild the architecture
+        program = S.Program(recipe.stages, total, st["program"])
+    if recipe.stages:  # ops of the stages done so far (the first stage's op on a fresh run)
+        for i in range(program.index + 1):
+            model = S.apply_op(model, recipe.stages[i], plan, op_gen(i))
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.Adam(model.parameters(), lr=float(recipe.optim.get("lr", 1e-3)))
+    teacher = None
+    if recipe.teacher:
+        from edgeden.training.distill import Teacher
+
+        teacher = Teacher(recipe.teacher, recipe.model_in_channels, recipe.image_channels)
+    distill_w = {k: float(recipe.loss[k]) for k in ("kd", "fm", "fm_style") if recipe.loss.get(k)}
+    if distill_w and teacher is None:
+        raise ValueError(f"recipe {recipe.name}: loss {', '.join(distill_w)} needs a teacher")
+    if st is not None:
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optim"])
         gen.set_state(st["gen"])
@@ -296,17 +345,29 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
     def checkpoint() -> None:
         tmp = out / "last.pt.tmp"
         torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "gen": gen.get_state(),
-                    "step": step, "best": best}, tmp)
+                    "step": step, "best": best, "program": program.state() if recipe.stages else None}, tmp)
         tmp.replace(ckpt)
         save("last")
 
     while step < total:
+        if program.should_advance(step):
+            stage = program.advance(step)
+            model = S.apply_op(model, stage, plan, op_gen(program.index)).to(memory_format=torch.channels_last)
+            opt = torch.optim.Adam(model.parameters(), lr=float(recipe.optim.get("lr", 1e-3)))
+            best = -1.0  # "best" means best of the final architecture: an earlier stage's does not load
+            (out / "best.safetensors").unlink(missing_ok=True)
+            log.write(json.dumps({"event": "stage", "step": step, "index": program.index, "op": stage.get("op"),
+                                  "params": sum(p.numel() for p in model.parameters())}) + "\n")
+            log.flush()
         x, y, post, labels = src.next()
+        offset, sched = program.lr_opts(recipe.optim) if recipe.stages else (0, {**recipe.optim, "steps": total})
         for g in opt.param_groups:
-            g["lr"] = lr_at(step, {**recipe.optim, "steps": total})
+            g["lr"] = lr_at(step - offset, sched)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
             pred = model(x.contiguous(memory_format=torch.channels_last))
         loss = recipe_loss(recipe, pred, y, post, labels)
+        if teacher is not None:
+            loss = loss + teacher.losses(primary_output(pred).float(), x, y, post, distill_w)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
@@ -314,6 +375,7 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
         step += 1
         seen += x.shape[0]
         run_loss = loss.item() if run_loss is None else 0.98 * run_loss + 0.02 * loss.item()
+        program.observe(loss.item())
         info = {"step": step, "loss": run_loss, "lr": opt.param_groups[0]["lr"],
                 "s_per_step": (time.time() - t0) / max(1, seen / x.shape[0])}
         if step % recipe.checkpoint_every == 0 or step == total:
@@ -342,4 +404,7 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
         if progress:
             progress(step, total, info)
     log.close()
+    if recipe.stages:  # the architecture the program ended with, for export
+        final = S.describe(model, recipe.arch, recipe.arch_args)
+        (out / "arch.json").write_text(json.dumps(final) + "\n")
     return out
