@@ -88,6 +88,8 @@ def denoise_array(x: torch.Tensor, model: torch.nn.Module, preset: Preset, param
     Returns (1, C, H, W) float32 (not clipped).
     """
     c = x.shape[1]
+    if hasattr(model, "select"):  # a noise subrange model array: the member for this noise
+        model.select(*params.mean())
     s, o = params.per_plane(c)
     shot = torch.tensor(s, dtype=torch.float32)
     read = torch.tensor(o, dtype=torch.float32)
@@ -328,7 +330,9 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
             "outputs": {k: (str(v) if v else None) for k, v in
                         (("image", outs.image), ("preview", outs.preview), ("tiff", outs.tiff))},
             "preset": {"name": preset.name, "arch": preset.arch, "domain": preset.domain,
-                       "weights_sha256": preset.sha256},
+                       "weights_sha256": preset.sha256,
+                       **({"array_member": {"index": model.index, "shot_range": model.shot_bounds[model.index:model.index + 2]}}
+                          if preset.array else {})},
             "noise": params.to_dict(),
             "tiling": {"tile": tile, "overlap": overlap},
             "timings_s": {k: round(v, 4) for k, v in t.items()},

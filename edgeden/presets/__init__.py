@@ -15,6 +15,8 @@ Each ``edgeden/presets/<name>.yaml`` holds::
     tile: 512                    # default tile edge (model-input pixels) and overlap
     overlap: 32
     description: one line for ``edgeden models``
+    array: {shot_bounds: [...]}  # optional: a noise subrange model array (edgeden.models.array),
+                                 # n members in one weights file, picked per image by its noise
     provenance: {paper: ..., recipe: ..., data: ..., steps: ..., cpu_hours: ..., quality: {...}}
 
 Presets are read from this package and from every folder in ``$EDGEDEN_PRESET_PATH``
@@ -64,6 +66,7 @@ class Preset:
     overlap: int = 32
     description: str = ""
     classifier: dict[str, Any] | None = None
+    array: dict[str, Any] | None = None  # noise subrange model array: {"shot_bounds": [n + 1 values]}
     provenance: dict[str, Any] = field(default_factory=dict)
     root: Path = PRESET_DIR
 
@@ -95,6 +98,9 @@ def parse_preset(path: Path) -> Preset:
         raise ValueError(f"{path}: missing preset keys {sorted(missing)}")
     if raw["domain"] not in ("srgb", "raw"):
         raise ValueError(f"{path}: domain must be srgb or raw")
+    arr = raw.get("array")
+    if arr is not None and not (isinstance(arr, dict) and len(arr.get("shot_bounds") or []) >= 3):
+        raise ValueError(f"{path}: array needs shot_bounds (n + 1 values for n >= 2 members)")
     return Preset(**raw, root=path.parent)
 
 
@@ -183,7 +189,8 @@ def sha256_file(path: Path) -> str:
 
 
 def build_model(preset: Preset | str, verify: bool = True):
-    """The preset's network with its trained weights loaded, in eval mode (float32, CPU).
+    """The preset's network with its trained weights loaded, in eval mode (float32, CPU); for a
+    model array preset an ``edgeden.models.array.SubrangeArray`` (``denoise_array`` selects).
 
     Raises EdgedenError when the weights file is missing or its sha256 differs from the preset.
     """
@@ -197,7 +204,16 @@ def build_model(preset: Preset | str, verify: bool = True):
         raise EdgedenError(f"{wp}: weights for preset {pr.name!r} are missing")
     if verify and sha256_file(wp) != pr.sha256:
         raise EdgedenError(f"{wp}: sha256 does not match preset {pr.name!r} (corrupt or replaced weights file)")
-    net = create_arch(pr.arch, in_channels=pr.in_channels, out_channels=pr.image_channels, **pr.arch_args)
+    def one():
+        return create_arch(pr.arch, in_channels=pr.in_channels, out_channels=pr.image_channels, **pr.arch_args)
+
+    if pr.array:
+        from edgeden.models.array import SubrangeArray
+
+        bounds = pr.array["shot_bounds"]
+        net = SubrangeArray([one() for _ in range(len(bounds) - 1)], bounds)
+    else:
+        net = one()
     net.load_state_dict(load_file(str(wp)))
     net.eval()
     for p in net.parameters():
