@@ -52,7 +52,8 @@ def run_summary(run: Path) -> dict:
 
 def export(run: Path, name: str, description: str, datas: list[str], noises: list[str], limit: int | None,
            tile: int, overlap: int, compare_bm3d: int = 0, dest: Path = PRESET_DIR, weights: str = "best",
-           joint: dict | None = None, class_list: str = "") -> Path:
+           joint: dict | None = None, class_list: str = "", array_runs: list[Path] | None = None,
+           shot_bounds: list[float] | None = None) -> Path:
     """Export ``run`` as preset ``name`` into ``dest`` (YAML), ``dest/weights``, ``dest/cards``;
     returns the YAML path. ``datas`` x ``noises`` are evaluated (first ``limit`` images).
 
@@ -60,7 +61,11 @@ def export(run: Path, name: str, description: str, datas: list[str], noises: lis
     :func:`edgeden.training.joint_eval.evaluate_runs` result containing this run (models with a
     classifier head): adds the preset's ``classifier`` block (class names, ``class_list``,
     calibration temperature fitted on the validation split) and the 11-level table.
+    ``array_runs`` + ``shot_bounds``: ``run`` and these runs are the members of a noise subrange
+    model array (``edgeden.models.array``), in subrange order; steps and CPU hours add up.
     """
+    if bool(array_runs) != bool(shot_bounds) or (array_runs and len(shot_bounds) != len(array_runs) + 2):
+        raise ValueError("a model array needs its other runs and n + 1 shot bounds for n members")
     from edgeden.evaluate import NoiseSpec, evaluate
     from edgeden.models.complexity import measure
 
@@ -74,7 +79,14 @@ def export(run: Path, name: str, description: str, datas: list[str], noises: lis
     (dest / "weights").mkdir(parents=True, exist_ok=True)
     (dest / "cards").mkdir(parents=True, exist_ok=True)
     wfile = dest / "weights" / f"{name}.safetensors"
-    shutil.copyfile(run / f"{weights}.safetensors", wfile)
+    if array_runs:  # noise subrange model array: member i's weights under "members.<i>." in one file
+        from safetensors.torch import load_file, save_file
+
+        merged = {f"members.{i}.{k}": v for i, r in enumerate([run, *array_runs])
+                  for k, v in load_file(str(r / f"{weights}.safetensors")).items()}
+        save_file(merged, str(wfile))
+    else:
+        shutil.copyfile(run / f"{weights}.safetensors", wfile)
     sha = hashlib.sha256(wfile.read_bytes()).hexdigest()
     domain = rec["domain"]
     image_c = 4 if domain == "raw" else 3
@@ -87,11 +99,22 @@ def export(run: Path, name: str, description: str, datas: list[str], noises: lis
            "noise_map": bool(rec.get("noise_map")), "ksigma": bool(rec.get("ksigma")), "k_ref": rec.get("k_ref"),
            "gain_target": rec.get("gain_target"),
            "weights": wfile.name, "sha256": sha, "tile": tile, "overlap": overlap, "description": description}
+    if shot_bounds:
+        doc["array"] = {"shot_bounds": [float(b) for b in shot_bounds]}
     doc = {k: v for k, v in doc.items() if v is not None}
     summ = run_summary(run)
+    for r in array_runs or []:
+        other = run_summary(r)
+        summ["steps"] += other["steps"]
+        summ["cpu_hours"] = round(summ["cpu_hours"] + other["cpu_hours"], 2)
+        summ["wall_hours"] = round(summ["wall_hours"] + other["wall_hours"], 2)
+    n_members = 1 + len(array_runs or [])
     prov = {"recipe": f"edgeden/training/recipes/{rec['name']}.yaml", "steps": summ["steps"],
-            "cpu_hours": summ["cpu_hours"], "params": int(cx["params"]), "macs_per_mp": int(macs_per_mp),
+            "cpu_hours": summ["cpu_hours"], "params": int(cx["params"]) * n_members, "macs_per_mp": int(macs_per_mp),
             "best_val": summ["best_val"], "exported": time.strftime("%Y-%m-%d")}
+    if array_runs:
+        prov["recipe"] = ", ".join(f"edgeden/training/recipes/{json.loads((r / 'recipe.json').read_text())['name']}.yaml"
+                                   for r in [run, *array_runs])
     if weights != "best":
         prov["checkpoint"] = f"{weights} (step {summ['steps']})"
     if joint:
@@ -293,13 +316,18 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--joint", type=Path, default=None,
                     help="`python -m edgeden.training.joint_eval` JSON: add the classifier block and table")
     ap.add_argument("--class-list", default="cifar10", help="name of the class list (with --joint)")
+    ap.add_argument("--array-run", type=Path, action="append", default=[],
+                    help="further member runs of a noise subrange model array (RUN is member 0)")
+    ap.add_argument("--shot-bounds", type=float, nargs="+", default=None,
+                    help="n + 1 shot values delimiting the array's subranges")
     a = ap.parse_args(argv)
     if a.append_eval:
         append_comparison(PRESET_DIR / "cards" / f"{a.name}.md", json.loads(a.append_eval.read_text()), a.title)
         return 0
     joint = json.loads(a.joint.read_text()) if a.joint else None
     p = export(a.run, a.name, a.description, a.data, a.noise, a.limit, a.tile, a.overlap, a.bm3d,
-               weights=a.weights, joint=joint, class_list=a.class_list)
+               weights=a.weights, joint=joint, class_list=a.class_list, array_runs=a.array_run or None,
+               shot_bounds=a.shot_bounds)
     print(p)
     return 0
 

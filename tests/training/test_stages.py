@@ -141,3 +141,35 @@ def test_subrange_noise_sampler_stays_in_its_range():
     # read noise follows UPI's regression on the drawn S: residual std 0.26
     resid = torch.log(r) - torch.log(torch.as_tensor(nm.upi_mean_read(s)))
     assert abs(resid.mean().item()) < 0.03 and abs(resid.std().item() - 0.26) < 0.02
+
+
+def test_export_of_a_model_array_loads_as_one_preset(tmp_path, photo_dir, monkeypatch):
+    """Two tiny runs on two noise subranges become one array preset (one file, one sha256)."""
+    from edgeden.models.array import SubrangeArray
+    from edgeden.presets import _scan, build_model, get_preset
+    from edgeden.training.export import export
+
+    runs = []
+    for i, rng in enumerate([(1e-4, 1e-3), (1e-3, 1.2e-2)]):
+        r = _recipe(tmp_path, photo_dir, name=f"arr{i}", arch="fanet", arch_args={"widths": [8, 16]}, domain="raw",
+                    gain_target=0.4, loss={"charbonnier": 1.0}, optim={"lr": 1e-3, "steps": 2, "warmup": 1},
+                    noise={"kind": "raw-upi", "shot_range": list(rng), "val_levels": [4e-3]},
+                    data={"train": str(photo_dir), "val_holdout": 1, "patch": 16, "batch": 1})
+        runs.append(train(r, out_root=tmp_path / "runs"))
+    dest = tmp_path / "presets"
+    with pytest.raises(ValueError, match="n \\+ 1 shot bounds"):
+        export(runs[0], "tiny-arr", "t", [], [], 1, 64, 16, dest=dest, array_runs=runs[1:], shot_bounds=[1e-4, 1e-2])
+    yml = export(runs[0], "tiny-arr", "test", [str(photo_dir)], ["raw:0.004"], limit=1, tile=64, overlap=16,
+                 dest=dest, array_runs=runs[1:], shot_bounds=[1e-4, 1e-3, 1.2e-2])
+    doc = yaml.safe_load(yml.read_text())
+    assert doc["array"] == {"shot_bounds": [1e-4, 1e-3, 1.2e-2]} and doc["provenance"]["steps"] == 4
+    monkeypatch.setenv("EDGEDEN_PRESET_PATH", str(dest))
+    _scan.cache_clear()
+    try:
+        net = build_model(get_preset("tiny-arr"))
+        assert isinstance(net, SubrangeArray)
+        for i, run in enumerate(runs):
+            w = load_file(str(run / "best.safetensors"))
+            assert all(torch.equal(net.members[i].state_dict()[k], v) for k, v in w.items())
+    finally:
+        _scan.cache_clear()
