@@ -54,8 +54,9 @@ def read_run(run: Path) -> dict:
         from safetensors.torch import load_file
 
         params = sum(t.numel() for t in load_file(str(run / "last.safetensors")).values())
-    return {"run": run.name, "steps": step, "cpu_hours": cpu + seg, "params": params,
-            "val_psnr": {float(k): v for k, v in vals.items()}}
+    total = int(json.loads((run / "recipe.json").read_text()).get("optim", {}).get("steps", 0))
+    return {"run": run.name, "steps": step, "finished": bool(vals) and step >= total, "cpu_hours": cpu + seg,
+            "params": params, "val_psnr": {float(k): v for k, v in vals.items()}}
 
 
 def arm_row(runs: list[dict]) -> dict:
@@ -76,7 +77,10 @@ def collect(runs_dir: Path) -> list[dict]:
         for label, names in c["arms"].items():
             if not all((runs_dir / n / "log.jsonl").exists() for n in names):
                 break
-            arms[label] = arm_row([read_run(runs_dir / n) for n in names])
+            runs = [read_run(runs_dir / n) for n in names]
+            if not all(r["finished"] for r in runs):  # a comparison is tabled once every arm is done
+                break
+            arms[label] = arm_row(runs)
         else:
             levels = sorted(set.intersection(*(set(a["val_psnr"]) for a in arms.values())))
             for a in arms.values():
