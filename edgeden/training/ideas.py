@@ -89,6 +89,24 @@ def collect(runs_dir: Path) -> list[dict]:
     return out
 
 
+def load_rows(path: Path) -> list[dict]:
+    """Rows written earlier to ``path`` (JSON turns the PSNR levels into strings: made floats again)."""
+    if not path.exists():
+        return []
+    rows = json.loads(path.read_text())
+    for r in rows:
+        for a in r["arms"].values():
+            a["val_psnr"] = {float(k): v for k, v in a["val_psnr"].items()}
+    return rows
+
+
+def merge(previous: list[dict], fresh: list[dict]) -> list[dict]:
+    """Comparisons measured now replace earlier ones; earlier ones whose runs are gone (``runs/``
+    is not kept between sessions) stay, in the order of ``COMPARISONS``."""
+    by_idea = {r["idea"]: r for r in previous} | {r["idea"]: r for r in fresh}
+    return [by_idea[c["idea"]] for c in COMPARISONS if c["idea"] in by_idea]
+
+
 def _level(domain: str, lv: float) -> str:
     return f"sigma {lv:g}" if domain == "srgb" else f"S {lv:g}"
 
@@ -109,7 +127,7 @@ def markdown(rows: list[dict]) -> str:
         for label, a in r["arms"].items():
             mark = "**" if a["mean_psnr"] == best else ""
             cells = [f"{a['val_psnr'][v]:.2f}" for v in lv]
-            params = f"{a['params_each']:,}" + (f" x {len(a['runs'])}" if len(a["runs"]) > 1 else "")
+            params = ("?" if a["params_each"] is None else f"{a['params_each']:,}") + (f" x {len(a['runs'])}" if len(a["runs"]) > 1 else "")
             lines.append(f"| {label} | " + " | ".join(cells) + f" | {mark}{a['mean_psnr']:.2f}{mark} | {a['steps']} | "
                          f"{a['cpu_hours']:.3f} | {params} |")
         extra = sorted(set().union(*(a["val_psnr"] for a in r["arms"].values())) - set(lv))
@@ -127,7 +145,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--json", default="benchmarks/training_ideas.json")
     ap.add_argument("--md", default="docs/training_ideas.md")
     a = ap.parse_args(argv)
-    rows = collect(Path(a.runs))
+    rows = merge(load_rows(Path(a.json)), collect(Path(a.runs)))
     Path(a.json).write_text(json.dumps(rows, indent=2) + "\n")
     Path(a.md).write_text(markdown(rows))
     print(markdown(rows))
