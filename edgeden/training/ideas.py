@@ -20,6 +20,9 @@ COMPARISONS = [
     {"idea": "Expand-Shrink Learning", "paper": "TSDN (papers/002 Sec. III-C)", "domain": "raw",
      "arms": {"ESL: expanded net, 5 CSL + 2 LSL steps, each retrained": ["idea-esl-tsdn"],
               "TSDN from scratch": ["idea-scratch-tsdn"]}},
+    {"idea": "Expand-Shrink Learning, 4x the budget", "paper": "TSDN (papers/002 Sec. III-C)", "domain": "raw",
+     "arms": {"ESL: expanded net, 5 CSL + 2 LSL steps, each retrained": ["idea-esl-tsdn-4x"],
+              "TSDN from scratch": ["idea-scratch-tsdn-4x"]}},
     {"idea": "Cascade training", "paper": "DN-ResNet (papers/003 Sec. 3.1)", "domain": "srgb",
      "arms": {"cascade: 3 layers, +1 ResBlock at each loss plateau, to 13": ["idea-cascade-dnresnet"],
               "DN-ResNet-13 in one shot": ["idea-oneshot-dnresnet"]}},
@@ -31,6 +34,10 @@ COMPARISONS = [
               "Charbonnier alone": ["idea-plain-fanet"]}},
     {"idea": "Noise subrange model array", "paper": "FA-Net (papers/001 Sec. 3.3)", "domain": "raw",
      "arms": {"NSMA: 4 models on 4 log-S subranges, 1/4 of the steps each": [f"idea-nsma-fanet-{i}" for i in range(1, 5)],
+              "one model on the whole range": ["idea-plain-fanet"]}},
+    {"idea": "Noise subrange model array, every member fully trained (4x training compute)",
+     "paper": "FA-Net (papers/001 Sec. 3.3)", "domain": "raw",
+     "arms": {"NSMA: 4 models, each with the single model's steps": [f"idea-nsma-fanet-{i}-full" for i in range(1, 5)],
               "one model on the whole range": ["idea-plain-fanet"]}},
 ]
 
