@@ -103,6 +103,10 @@ def export(run: Path, name: str, description: str, datas: list[str], noises: lis
         doc["array"] = {"shot_bounds": [float(b) for b in shot_bounds]}
     doc = {k: v for k, v in doc.items() if v is not None}
     summ = run_summary(run)
+    if array_runs:  # one row per member for the card: its subrange, steps, compute, validation
+        summ["members"] = [{"recipe": json.loads((r / "recipe.json").read_text())["name"],
+                            "shots": [float(shot_bounds[i]), float(shot_bounds[i + 1])], **run_summary(r)}
+                           for i, r in enumerate([run, *array_runs])]
     for r in array_runs or []:
         other = run_summary(r)
         summ["steps"] += other["steps"]
@@ -239,15 +243,37 @@ def model_card(doc: dict, rec: dict, summ: dict, evals: list[dict], joint: dict 
         lines += eval_table(ev)
     if joint:
         lines += joint_section(joint, rec["name"])
-    lines += ["## Validation curve", "", "| step | " + " | ".join(summ["best_val"]) + " |",
-              "|---|" + "---|" * len(summ["best_val"])]
-    for e in summ["val_curve"]:
-        lines.append(f"| {e['step']} | " + " | ".join(f"{e.get(k, float('nan')):.2f}" for k in summ["best_val"]) + " |")
+    if summ.get("members"):
+        lines += member_section(summ["members"])
+    else:
+        lines += ["## Validation curve", "", "| step | " + " | ".join(summ["best_val"]) + " |",
+                  "|---|" + "---|" * len(summ["best_val"])]
+        for e in summ["val_curve"]:
+            lines.append(f"| {e['step']} | " + " | ".join(f"{e.get(k, float('nan')):.2f}" for k in summ["best_val"])
+                         + " |")
     lines += ["", "Noise specs: see `edgeden eval --help` and `edgeden/evaluate.py` (awgn:SIGMA on sRGB; "
               "camera:SHOT = raw noise rendered through our ISP, noise level estimated blind; raw:SHOT = UPI "
               "Poisson-Gaussian on packed raw with the mean read noise). Regenerate this card with "
               "`python -m edgeden.training.export`.", ""]
     return "\n".join(lines)
+
+
+def member_section(members: list[dict]) -> list[str]:
+    """Model-card lines for a noise subrange model array: one row per member (its shot range,
+    run, steps, compute and held-out validation PSNR at its own levels, first and last)."""
+    lines = ["## Members (noise subrange model array)", "",
+             "Each image goes to the member whose range holds its equivalent shot max(S, S_O) "
+             "(`edgeden/models/array.py`); the sidecar names it.", "",
+             "| member | shot range S | recipe | steps | CPU hours | validation PSNR (first -> best) |",
+             "|---|---|---|---:|---:|---|"]
+    for i, m in enumerate(members):
+        first = m["val_curve"][0] if m["val_curve"] else {}
+        val = ", ".join(f"{k.removeprefix('val_psnr@')}: {first.get(k, float('nan')):.2f} -> {v:.2f}"
+                        for k, v in m["best_val"].items())
+        lines.append(f"| {i} | {m['shots'][0]:.3g} - {m['shots'][1]:.3g} | `{m['recipe']}` | {m['steps']} | "
+                     f"{m['cpu_hours']} | {val} (step {m['best_step']}) |")
+    lines.append("")
+    return lines
 
 
 def eval_table(ev: dict) -> list[str]:

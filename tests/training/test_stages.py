@@ -163,6 +163,10 @@ def test_export_of_a_model_array_loads_as_one_preset(tmp_path, photo_dir, monkey
                  dest=dest, array_runs=runs[1:], shot_bounds=[1e-4, 1e-3, 1.2e-2])
     doc = yaml.safe_load(yml.read_text())
     assert doc["array"] == {"shot_bounds": [1e-4, 1e-3, 1.2e-2]} and doc["provenance"]["steps"] == 4
+    card = (dest / "cards" / "tiny-arr.md").read_text()
+    rows = [ln for ln in card.splitlines() if ln.startswith("| 0 |") or ln.startswith("| 1 |")]
+    assert "## Members" in card and len(rows) == 2
+    assert "`arr0`" in rows[0] and "0.0001 - 0.001" in rows[0] and "`arr1`" in rows[1] and "0.001 - 0.012" in rows[1]
     monkeypatch.setenv("EDGEDEN_PRESET_PATH", str(dest))
     _scan.cache_clear()
     try:
