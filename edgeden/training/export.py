@@ -107,6 +107,8 @@ def export(run: Path, name: str, description: str, datas: list[str], noises: lis
         summ["members"] = [{"recipe": json.loads((r / "recipe.json").read_text())["name"],
                             "shots": [float(shot_bounds[i]), float(shot_bounds[i + 1])], **run_summary(r)}
                            for i, r in enumerate([run, *array_runs])]
+    if array_runs:  # the members' validation levels differ: the array's is all of them
+        summ["best_val"] = {k: v for m in summ["members"] for k, v in m["best_val"].items()}
     for r in array_runs or []:
         other = run_summary(r)
         summ["steps"] += other["steps"]
@@ -227,7 +229,8 @@ def model_card(doc: dict, rec: dict, summ: dict, evals: list[dict], joint: dict 
               f"images held out for validation), synthetic noise `{json.dumps(rec['noise'])}` |"
               if rec["data"].get("kind") == "labelled" else
               f"| training data | {rec['data'].get('train')} (clean photos; first {rec['data'].get('val_holdout', 8)} "
-              f"held out for validation), synthetic noise `{json.dumps(rec['noise'])}` |"),
+              f"held out for validation), synthetic noise `{json.dumps(_member_noise(rec['noise'], summ))}`"
+              f"{' (each member on its own shot range: see Members)' if summ.get('members') else ''} |"),
              *([f"| initialised from | `{rec['init']}` (fine-tune; that run's compute is not counted below) |"]
                if rec.get("init") else []),
              f"| loss | `{json.dumps(rec['loss'])}` |",
@@ -235,9 +238,13 @@ def model_card(doc: dict, rec: dict, summ: dict, evals: list[dict], joint: dict 
              + ("whole labelled images" if rec["data"].get("kind") == "labelled" else
                 f"{rec['data'].get('patch', 128)}^2 {'packed raw' if doc['domain'] == 'raw' else 'px'}")
              + f", Adam `{json.dumps(rec['optim'])}` |",
-             f"| compute | {summ['cpu_hours']} CPU hours ({summ['wall_hours']} h wall) on {_cpu()}, "
+             f"| compute | {summ['cpu_hours']} CPU hours ({summ['wall_hours']} h wall"
+             f"{', summed over the members' if summ.get('members') else ''}) on {_cpu()}, "
              f"threads {summ['threads']}, bf16 {'on' if summ['bf16'] else 'off (no native bf16 on this CPU)'} |",
-             f"| validation PSNR{' / accuracy' if rec['data'].get('kind') == 'labelled' else ''} (held-out) | {summ['best_val']} at step {summ['best_step']} |",
+             (f"| validation PSNR (held-out) | each member at its own levels: {summ['best_val']} (see Members) |"
+              if summ.get("members") else
+              f"| validation PSNR{' / accuracy' if rec['data'].get('kind') == 'labelled' else ''} (held-out) | "
+              f"{summ['best_val']} at step {summ['best_step']} |"),
              "", "## Quality (measured by `edgeden.evaluate`, seeded noise, mean over images)", ""]
     for ev in evals:
         lines += eval_table(ev)
@@ -256,6 +263,12 @@ def model_card(doc: dict, rec: dict, summ: dict, evals: list[dict], joint: dict 
               "Poisson-Gaussian on packed raw with the mean read noise). Regenerate this card with "
               "`python -m edgeden.training.export`.", ""]
     return "\n".join(lines)
+
+
+def _member_noise(noise: dict, summ: dict) -> dict:
+    """A recipe's noise block as the card shows it: an array's members differ in shot range and
+    validation levels only, so those are left to the Members table."""
+    return {k: v for k, v in noise.items() if k not in ("shot_range", "val_levels")} if summ.get("members") else noise
 
 
 def member_section(members: list[dict]) -> list[str]:
