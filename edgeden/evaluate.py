@@ -123,21 +123,21 @@ def make_noisy(clean_hwc: np.ndarray, spec: NoiseSpec, seed: int):
 def bm3d_denoise(noisy: torch.Tensor, params: NoiseParams, kind: str) -> torch.Tensor:
     """BM3D baseline (the ``bm3d`` package). sRGB AWGN: CBM3D with the true sigma. Raw: the
     generalised Anscombe transform (Makitalo & Foi 2013) per packed plane, BM3D with sigma 1,
-    and the exact-unbiased-style closed-form inverse approximation.
+    and the closed-form approximation of the exact unbiased inverse
+    (:func:`edgeden.core.noise.gat_inverse`).
     noisy: (1, C, H, W) float32. Returns the same shape."""
     import bm3d
+
+    from edgeden.core.noise import gat_forward, gat_inverse
 
     a = _to_np(noisy).astype(np.float64)
     if kind in ("awgn", "camera"):  # CBM3D; signal-dependent noise: the image's mean std
         sigma = math.sqrt(max(float(np.mean(params.mean()[0] * np.clip(a, 0, 1) + params.mean()[1])), 1e-12))
         return _to_t(np.asarray(bm3d.bm3d_rgb(a, sigma), dtype=np.float32))
     s, o = params.shot[0], params.read[0]
-    # GAT for y = S * Poisson(x/S) + N(0, O): z = 2/S * sqrt(S*y + 3/8*S^2 + O)
-    z = 2.0 / s * np.sqrt(np.maximum(s * a + 0.375 * s * s + o, 0))
+    z = gat_forward(a, s, o)
     den = np.stack([np.asarray(bm3d.bm3d(z[..., c], 1.0), dtype=np.float64) for c in range(z.shape[-1])], -1)
-    # algebraic inverse with the asymptotically unbiased correction (Makitalo & Foi 2011)
-    y = ((s * den / 2.0) ** 2 - 0.375 * s * s - o) / s
-    return _to_t(y.astype(np.float32))
+    return _to_t(gat_inverse(den, s, o).astype(np.float32))
 
 
 def conv_peak_gflops(seconds: float = 1.0) -> float:

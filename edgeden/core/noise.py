@@ -40,6 +40,8 @@ __all__ = [
     "load_camera_profiles",
     "noise_from_camera_profile",
     "estimate_noise",
+    "gat_forward",
+    "gat_inverse",
 ]
 
 #: UPI shot-noise range, log(S) ~ U(log 1e-4, log 0.012) (Brooks et al. 2019).
@@ -96,6 +98,31 @@ def noise_std_map_raw(x: torch.Tensor, shot, read) -> torch.Tensor:
     s = _per_plane(shot, x)
     o = _per_plane(read, x)
     return torch.sqrt(torch.clamp(s * torch.clamp(x, min=0.0) + o, min=0.0))
+
+
+def gat_forward(y: np.ndarray, shot: float, read: float) -> np.ndarray:
+    """Generalised Anscombe transform (Makitalo & Foi 2013) for y = S * Poisson(x / S) + N(0, O).
+
+    y: any shape, float, linear data in [0, 1] units (negatives allowed). shot, read: S > 0,
+    O >= 0 of variance = S*x + O. Returns float64 of y's shape, noise std ~1 (for x / S >~ 1).
+    """
+    y = np.asarray(y, dtype=np.float64)
+    return 2.0 * np.sqrt(np.maximum(y / shot + 0.375 + read / shot ** 2, 0.0))
+
+
+def gat_inverse(d: np.ndarray, shot: float, read: float) -> np.ndarray:
+    """Inverse of :func:`gat_forward` for a *denoised* transform ``d`` (an estimate of E[z]):
+    the closed-form approximation of the exact unbiased inverse (Makitalo & Foi 2011, with the
+    Gaussian part as in their generalised transform). The plain algebraic inverse
+    ((d/2)^2 - 3/8 - O/S^2) is biased low by about S/4 in dark regions, which costs a BM3D+VST
+    baseline several tenths of a dB at high shot noise.
+
+    d: any shape, float. Returns float64 of d's shape in [0, 1] units (>= 0).
+    """
+    d = np.maximum(np.asarray(d, dtype=np.float64), 1e-6)
+    r = math.sqrt(1.5)
+    counts = 0.25 * d ** 2 + 0.25 * r / d - 1.375 / d ** 2 + 0.625 * r / d ** 3 - 0.125 - read / shot ** 2
+    return np.maximum(counts, 0.0) * shot
 
 
 def noise_std_map(x: torch.Tensor, params: NoiseParams) -> torch.Tensor:
