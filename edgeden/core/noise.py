@@ -117,12 +117,17 @@ def gat_inverse(d: np.ndarray, shot: float, read: float) -> np.ndarray:
     ((d/2)^2 - 3/8 - O/S^2) is biased low by about S/4 in dark regions, which costs a BM3D+VST
     baseline several tenths of a dB at high shot noise.
 
+    Below d = 2 sqrt(3/8) (the transform of zero photons without read noise) the expansion's
+    negative powers of d diverge; the true inverse there is 0 photons, so 0 is returned.
+
     d: any shape, float. Returns float64 of d's shape in [0, 1] units (>= 0).
     """
-    d = np.maximum(np.asarray(d, dtype=np.float64), 1e-6)
+    d = np.asarray(d, dtype=np.float64)
+    low = d < 2.0 * math.sqrt(0.375)
+    d = np.where(low, 1.0, d)
     r = math.sqrt(1.5)
     counts = 0.25 * d ** 2 + 0.25 * r / d - 1.375 / d ** 2 + 0.625 * r / d ** 3 - 0.125 - read / shot ** 2
-    return np.maximum(counts, 0.0) * shot
+    return np.where(low, 0.0, np.maximum(counts, 0.0)) * shot
 
 
 def noise_std_map(x: torch.Tensor, params: NoiseParams) -> torch.Tensor:

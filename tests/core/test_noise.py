@@ -270,5 +270,9 @@ def test_gat_inverse_is_unbiased_where_the_algebraic_inverse_is_not():
     assert np.all(np.abs(got - x) < 0.02 * x + 2e-4), (got, x)
     assert np.all(np.abs(got - x) < np.abs(algebraic - x))
     assert np.all(algebraic < x - 0.15 * s)  # the bias that gat_inverse removes: about S/4
+    # no blow-up where the expansion diverges (d -> 0: dark pixels after denoising), monotone
+    d = np.linspace(0.0, 30.0, 3001)
+    inv = gat_inverse(d, s, o)
+    assert inv.min() == 0.0 and np.all(np.diff(inv) >= 0) and inv[d < 1.2].max() == 0.0
     # the stabilised noise is ~unit std once counts are a few
     assert abs(gat_forward(y[:, 3], s, o).std() - 1.0) < 0.05
