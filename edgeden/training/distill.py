@@ -11,7 +11,7 @@ Two losses, both against a frozen teacher that takes the same input as the stude
 
 Recipe::
 
-    teacher: {arch: tsdn, weights: tsdn.safetensors}   # a shipped preset's weights file works
+    teacher: {arch: tsdn, weights: training-state/tsdn-raw/shipped.safetensors}   # or a shipped file name
     loss: {charbonnier: 1.0, kd: 1.0, fm: 1.0}
 """
 from __future__ import annotations

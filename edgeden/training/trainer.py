@@ -245,11 +245,12 @@ def validate(model: torch.nn.Module, pairs) -> dict[str, float]:
 
 
 def resolve_init(path: str) -> Path:
-    """A recipe's ``init`` weights: a path, or a shipped preset's weights file name."""
+    """A recipe's ``init`` weights: a path (as given, or relative to the checkout's root, e.g.
+    ``training-state/...``), or a shipped preset's weights file name."""
     from edgeden.presets import PRESET_DIR
 
     p = Path(path)
-    for cand in (p, PRESET_DIR / "weights" / p.name):
+    for cand in (p, Path(__file__).resolve().parents[2] / p, PRESET_DIR / "weights" / p.name):
         if cand.exists():
             return cand
     raise FileNotFoundError(f"init weights {path}: no such file")

@@ -110,7 +110,7 @@ def test_distillation_losses_vanish_at_their_targets():
     from edgeden.training.distill import Teacher
     from edgeden.training.trainer import DomainMap
 
-    t = Teacher({"arch": "tsdn", "weights": "tsdn.safetensors"}, in_channels=5, out_channels=4)
+    t = Teacher({"arch": "tsdn", "weights": "training-state/tsdn-raw/shipped.safetensors"}, in_channels=5, out_channels=4)
     g = torch.Generator().manual_seed(0)
     clean = torch.rand(1, 4, 32, 32, generator=g) * 0.5
     gain = 2.0
