@@ -23,6 +23,8 @@ def denoise(
                                        help="Tile edge in model-input pixels (0 = whole image). Default: the preset's."),
     overlap: Optional[int] = typer.Option(None, "--overlap", min=0, help="Tile overlap in pixels. Default: the preset's."),
     threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
+    precision: str = typer.Option("auto", "--precision",
+                                  help="auto (bf16 where the CPU has native bf16, else fp32), fp32 or bf16."),
     overwrite: bool = typer.Option(False, "--overwrite",
                                    help="Redo outputs that already exist (default: skip complete ones)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be done; write nothing."),
@@ -89,6 +91,12 @@ def denoise(
 
     if threads:
         torch.set_num_threads(threads)
+    from edgeden.core.precision import set_precision
+
+    try:
+        set_precision(precision)
+    except ValueError as e:
+        fail(f"--precision: {e}", EXIT_USAGE)
     from edgeden.presets import build_model
 
     from edgeden.classify import PresetClassifier

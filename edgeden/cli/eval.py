@@ -15,6 +15,8 @@ def eval_cmd(
     compare: Optional[str] = typer.Option(None, "--compare", help="'bm3d' to run BM3D on the same noisy images."),
     seed: int = typer.Option(0, "--seed", help="Noise seed (image i uses seed + i)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    precision: str = typer.Option("auto", "--precision",
+                                  help="auto (bf16 where the CPU has native bf16, else fp32), fp32 or bf16."),
 ) -> None:
     """Measure PSNR/SSIM against clean references (and megapixels per second)."""
     from edgeden.cli.common import EXIT_USAGE, fail
@@ -24,6 +26,12 @@ def eval_cmd(
         specs = [NoiseSpec.parse(s) for s in noise]
     except ValueError as e:
         fail(str(e), EXIT_USAGE)
+    from edgeden.core.precision import set_precision
+
+    try:
+        set_precision(precision)
+    except ValueError as e:
+        fail(f"--precision: {e}", EXIT_USAGE)
     if compare not in (None, "bm3d"):
         fail(f"--compare {compare!r}: only 'bm3d' is supported", EXIT_USAGE)
     if compare:
@@ -39,7 +47,7 @@ def eval_cmd(
         typer.echo(json.dumps(res, indent=2))
         return
     typer.echo(f"{res['preset']} on {res['data']} ({res['images']} images, seed {res['seed']}, "
-               f"{res['threads']} threads, conv peak {res['conv_peak_gflops']} GFLOP/s)")
+               f"{res['threads']} threads, {res['precision']}, conv peak {res['conv_peak_gflops']} GFLOP/s)")
     for r in res["results"]:
         line = (f"  {r['noise']:>12}: noisy {r['noisy_psnr']:.2f} dB / {r['noisy_ssim']:.3f}  ->  "
                 f"{r['psnr']:.2f} dB / {r['ssim']:.3f}  ({r['mp_per_s']:.2f} MP/s)")

@@ -16,6 +16,7 @@ import torch
 
 from edgeden import __version__
 from edgeden.core import bayer, isp, ksigma, noise as noise_mod
+from edgeden.core.precision import use_bf16
 from edgeden.core.tiling import run_tiled
 from edgeden.core.types import NoiseParams, RawImage, RgbImage, UnsupportedInputError
 from edgeden.models import primary_output
@@ -70,11 +71,14 @@ def outputs_for(out_image: Path, opts: DenoiseOptions) -> Outputs:
 # ----------------------------------------------------------------------------------------
 
 def model_fn(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Wrap a model for inference: no grad, channels_last, returns the image output."""
+    """Wrap a model for inference: no grad, channels_last, bf16 autocast where
+    :func:`edgeden.core.precision.use_bf16` says so; returns the image output as float32."""
+    bf16 = use_bf16()
 
     def fn(t: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            return primary_output(model(t.contiguous(memory_format=torch.channels_last))).float().contiguous()
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = primary_output(model(t.contiguous(memory_format=torch.channels_last)))
+        return out.float().contiguous()
 
     return fn
 
@@ -335,6 +339,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
                           if preset.array else {})},
             "noise": params.to_dict(),
             "tiling": {"tile": tile, "overlap": overlap},
+            "precision": "bf16" if use_bf16() else "fp32",
             "timings_s": {k: round(v, 4) for k, v in t.items()},
             "megapixels": round(mp, 3),
             "classification": classification,

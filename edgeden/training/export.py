@@ -294,7 +294,7 @@ def eval_table(ev: dict) -> list[str]:
     lines = []
     bm = "bm3d_psnr" in ev["results"][0]
     lines.append(f"**{ev['data']}** ({ev['images']} images{', with BM3D in the same run' if bm else ''}; "
-                 f"{ev['threads']} thread{'s' if ev['threads'] != 1 else ''}, conv peak {ev['conv_peak_gflops']} GFLOP/s measured in the same run)")
+                 f"{ev['threads']} thread{'s' if ev['threads'] != 1 else ''}{', ' + ev['precision'] if ev.get('precision') else ''}, conv peak {ev['conv_peak_gflops']} GFLOP/s measured in the same run)")
     lines.append("")
     head = "| noise | noisy PSNR / SSIM | denoised PSNR / SSIM |"
     sep = "|---|---|---|"

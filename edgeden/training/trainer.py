@@ -257,14 +257,14 @@ def resolve_init(path: str) -> Path:
 
 
 def bf16_is_fast() -> bool:
-    """True when this CPU has native bf16 matmul/conv (AVX512-BF16 or AMX), per torch's dispatch.
+    """True when this CPU has native bf16 (AVX512-BF16 or AMX: :func:`edgeden.core.precision.native_bf16`).
 
-    On AVX2-only CPUs (e.g. the AMD EPYC some of our machines have) bf16 autocast is emulated
-    and measured 10x *slower* than fp32 for UNet-M training, so recipes' ``bf16: true`` means
-    "use bf16 where it helps".
+    Without it bf16 autocast is emulated and measured 10x *slower* than fp32 for UNet-M training
+    (AVX2-only AMD EPYC), so recipes' ``bf16: true`` means "use bf16 where it helps".
     """
-    cap = torch.backends.cpu.get_cpu_capability().upper()
-    return "AMX" in cap or "AVX512" in cap
+    from edgeden.core.precision import native_bf16
+
+    return native_bf16()
 
 
 def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = None, resume: bool = False,

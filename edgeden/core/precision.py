@@ -1,0 +1,50 @@
+"""Inference precision: fp32, or bf16 autocast where the CPU has native bf16.
+
+On CPUs with AVX512-BF16 or AMX, bf16 autocast runs the shipped presets' convolutions 1.9-2.8x
+faster than fp32 for a PSNR change of about 0.01 dB (measured 2026-12-01: docs/benchmarks.md);
+on CPUs without them bf16 is emulated and several times *slower*, so ``auto`` uses it only
+where it is native. Choose with ``set_precision`` (the CLI's ``--precision``) or the
+``EDGEDEN_PRECISION`` environment variable (auto, fp32, bf16).
+"""
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+__all__ = ["PRECISIONS", "native_bf16", "set_precision", "use_bf16"]
+
+PRECISIONS = ("auto", "fp32", "bf16")
+_choice: str | None = None
+
+
+@lru_cache(maxsize=1)
+def native_bf16() -> bool:
+    """True when this CPU computes bf16 natively (AVX512-BF16 or AMX-BF16 in /proc/cpuinfo, or
+    torch reports AMX). AVX512 alone is not enough: without the BF16 extension it is emulated."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+        if "avx512_bf16" in flags or "amx_bf16" in flags:
+            return True
+    except OSError:
+        pass
+    return "AMX" in torch.backends.cpu.get_cpu_capability().upper()
+
+
+def set_precision(choice: str | None) -> None:
+    """Set the inference precision for this process: "auto", "fp32", "bf16" (None: from the
+    environment, default auto). Raises ValueError for anything else."""
+    global _choice
+    if choice is not None and choice not in PRECISIONS:
+        raise ValueError(f"precision {choice!r}: choose one of {', '.join(PRECISIONS)}")
+    _choice = choice
+
+
+def use_bf16() -> bool:
+    """Whether inference runs under bf16 autocast now (see the module docstring)."""
+    choice = _choice or os.environ.get("EDGEDEN_PRECISION", "auto").strip().lower() or "auto"
+    if choice not in PRECISIONS:
+        raise ValueError(f"EDGEDEN_PRECISION={choice!r}: choose one of {', '.join(PRECISIONS)}")
+    return choice == "bf16" or (choice == "auto" and native_bf16())
