@@ -160,13 +160,13 @@ def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None =
              compare_bm3d: bool = False, seed: int = 0, tile: int | None = None) -> dict:
     """Evaluate a preset on a clean test set at each noise spec.
 
-    Returns {"preset", "data", "images", "threads", "precision", "conv_peak_gflops", "results": [{"noise", "noisy_psnr", "noisy_ssim",
-    "psnr", "ssim", ["raw_psnr"], "mp_per_s", ["bm3d_psnr", "bm3d_ssim", "bm3d_mp_per_s"]}]}.
+    Returns {"preset", "data", "images", "seed", "threads", "precision", "conv_peak_gflops",
+    "results": [{"noise", "noisy_psnr", "noisy_ssim", "psnr", "ssim", ["raw_psnr"], "mp_per_s", ["bm3d_psnr", "bm3d_ssim", "bm3d_mp_per_s"]}]}.
     PSNR/SSIM are means over images; for raw presets PSNR/SSIM are in sRGB after the ISP and
     ``raw_psnr`` in the packed raw domain.
     """
     from edgeden.core.pipeline import denoise_array
-    from edgeden.core.precision import use_bf16
+    from edgeden.core.precision import precision_name
     from edgeden.presets import build_model, get_preset
 
     preset = get_preset(preset_name) if isinstance(preset_name, str) else preset_name
@@ -211,5 +211,5 @@ def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None =
             r["bm3d_mp_per_s"] = round(mp / t_bm3d, 4)
         results.append(r)
     return {"preset": preset.name, "data": data, "images": len(imgs), "seed": seed,
-            "threads": torch.get_num_threads(), "precision": "bf16" if use_bf16() else "fp32",
+            "threads": torch.get_num_threads(), "precision": precision_name(),
             "conv_peak_gflops": peak, "results": results}

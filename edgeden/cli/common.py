@@ -55,3 +55,14 @@ def parse_noise(spec: str | None) -> NoiseParams | None:
 
 
 __all__ = ["EdgedenError", "STATE", "fail", "parse_noise", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_PARTIAL"]
+
+
+def apply_precision(choice: str) -> None:
+    """Set ``--precision`` for this process (:mod:`edgeden.core.precision`); a bad value is a
+    usage error."""
+    from edgeden.core.precision import set_precision
+
+    try:
+        set_precision(choice)
+    except ValueError as e:
+        fail(f"--precision: {e}", EXIT_USAGE)

@@ -91,12 +91,9 @@ def denoise(
 
     if threads:
         torch.set_num_threads(threads)
-    from edgeden.core.precision import set_precision
+    from edgeden.cli.common import apply_precision
 
-    try:
-        set_precision(precision)
-    except ValueError as e:
-        fail(f"--precision: {e}", EXIT_USAGE)
+    apply_precision(precision)
     from edgeden.presets import build_model
 
     from edgeden.classify import PresetClassifier

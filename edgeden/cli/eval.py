@@ -26,12 +26,9 @@ def eval_cmd(
         specs = [NoiseSpec.parse(s) for s in noise]
     except ValueError as e:
         fail(str(e), EXIT_USAGE)
-    from edgeden.core.precision import set_precision
+    from edgeden.cli.common import apply_precision
 
-    try:
-        set_precision(precision)
-    except ValueError as e:
-        fail(f"--precision: {e}", EXIT_USAGE)
+    apply_precision(precision)
     if compare not in (None, "bm3d"):
         fail(f"--compare {compare!r}: only 'bm3d' is supported", EXIT_USAGE)
     if compare:

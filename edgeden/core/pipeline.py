@@ -16,7 +16,7 @@ import torch
 
 from edgeden import __version__
 from edgeden.core import bayer, isp, ksigma, noise as noise_mod
-from edgeden.core.precision import use_bf16
+from edgeden.core.precision import precision_name, use_bf16
 from edgeden.core.tiling import run_tiled
 from edgeden.core.types import NoiseParams, RawImage, RgbImage, UnsupportedInputError
 from edgeden.models import primary_output
@@ -339,7 +339,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
                           if preset.array else {})},
             "noise": params.to_dict(),
             "tiling": {"tile": tile, "overlap": overlap},
-            "precision": "bf16" if use_bf16() else "fp32",
+            "precision": precision_name(),
             "timings_s": {k: round(v, 4) for k, v in t.items()},
             "megapixels": round(mp, 3),
             "classification": classification,

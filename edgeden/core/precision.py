@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["PRECISIONS", "native_bf16", "set_precision", "use_bf16"]
+__all__ = ["PRECISIONS", "native_bf16", "set_precision", "use_bf16", "precision_name"]
 
 PRECISIONS = ("auto", "fp32", "bf16")
 _choice: str | None = None
@@ -48,3 +48,8 @@ def use_bf16() -> bool:
     if choice not in PRECISIONS:
         raise ValueError(f"EDGEDEN_PRECISION={choice!r}: choose one of {', '.join(PRECISIONS)}")
     return choice == "bf16" or (choice == "auto" and native_bf16())
+
+
+def precision_name() -> str:
+    """"bf16" or "fp32": what inference runs in now, for sidecars and evaluation records."""
+    return "bf16" if use_bf16() else "fp32"

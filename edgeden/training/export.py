@@ -103,24 +103,22 @@ def export(run: Path, name: str, description: str, datas: list[str], noises: lis
         doc["array"] = {"shot_bounds": [float(b) for b in shot_bounds]}
     doc = {k: v for k, v in doc.items() if v is not None}
     summ = run_summary(run)
-    if array_runs:  # one row per member for the card: its subrange, steps, compute, validation
+    if array_runs:  # one row per member for the card; the array's steps and compute are the members' sum
         summ["members"] = [{"recipe": json.loads((r / "recipe.json").read_text())["name"],
-                            "shots": [float(shot_bounds[i]), float(shot_bounds[i + 1])], **run_summary(r)}
+                            "shots": [float(shot_bounds[i]), float(shot_bounds[i + 1])],
+                            **(summ if i == 0 else run_summary(r))}
                            for i, r in enumerate([run, *array_runs])]
-    if array_runs:  # the members' validation levels differ: the array's is all of them
+        summ["steps"] = sum(m["steps"] for m in summ["members"])
+        for key in ("cpu_hours", "wall_hours"):
+            summ[key] = round(sum(m[key] for m in summ["members"]), 2)
+        # the members' validation levels differ: the array's are all of them
         summ["best_val"] = {k: v for m in summ["members"] for k, v in m["best_val"].items()}
-    for r in array_runs or []:
-        other = run_summary(r)
-        summ["steps"] += other["steps"]
-        summ["cpu_hours"] = round(summ["cpu_hours"] + other["cpu_hours"], 2)
-        summ["wall_hours"] = round(summ["wall_hours"] + other["wall_hours"], 2)
     n_members = 1 + len(array_runs or [])
     prov = {"recipe": f"edgeden/training/recipes/{rec['name']}.yaml", "steps": summ["steps"],
             "cpu_hours": summ["cpu_hours"], "params": int(cx["params"]) * n_members, "macs_per_mp": int(macs_per_mp),
             "best_val": summ["best_val"], "exported": time.strftime("%Y-%m-%d")}
     if array_runs:
-        prov["recipe"] = ", ".join(f"edgeden/training/recipes/{json.loads((r / 'recipe.json').read_text())['name']}.yaml"
-                                   for r in [run, *array_runs])
+        prov["recipe"] = ", ".join(f"edgeden/training/recipes/{m['recipe']}.yaml" for m in summ["members"])
     if weights != "best":
         prov["checkpoint"] = f"{weights} (step {summ['steps']})"
     if joint:
