@@ -104,7 +104,8 @@ def export(run: Path, name: str, description: str, datas: list[str], noises: lis
     doc = {k: v for k, v in doc.items() if v is not None}
     summ = run_summary(run)
     if array_runs:  # one row per member for the card; the array's steps and compute are the members' sum
-        summ["members"] = [{"recipe": json.loads((r / "recipe.json").read_text())["name"],
+        recs = [json.loads((r / "recipe.json").read_text()) for r in [run, *array_runs]]
+        summ["members"] = [{"recipe": recs[i]["name"], "init": recs[i].get("init"),
                             "shots": [float(shot_bounds[i]), float(shot_bounds[i + 1])],
                             **(summ if i == 0 else run_summary(r))}
                            for i, r in enumerate([run, *array_runs])]
@@ -213,6 +214,7 @@ def joint_section(joint: dict, run_name: str) -> list[str]:
 
 def model_card(doc: dict, rec: dict, summ: dict, evals: list[dict], joint: dict | None = None) -> str:
     prov = doc["provenance"]
+    init_note = "per member, see Members" if summ.get("members") else f"`{rec.get('init')}`"
     lines = [f"# Model card: `{doc['name']}`", "", doc.get("description", ""), "",
              "| | |", "|---|---|",
              f"| architecture | `{doc['arch']}` {doc.get('arch_args') or ''} |",
@@ -229,13 +231,13 @@ def model_card(doc: dict, rec: dict, summ: dict, evals: list[dict], joint: dict 
               f"| training data | {rec['data'].get('train')} (clean photos; first {rec['data'].get('val_holdout', 8)} "
               f"held out for validation), synthetic noise `{json.dumps(_member_noise(rec['noise'], summ))}`"
               f"{' (each member on its own shot range: see Members)' if summ.get('members') else ''} |"),
-             *([f"| initialised from | `{rec['init']}` (fine-tune; that run's compute is not counted below) |"]
+             *([f"| initialised from | {init_note} (fine-tune; the start weights' compute is not counted below) |"]
                if rec.get("init") else []),
              f"| loss | `{json.dumps(rec['loss'])}` |",
              f"| schedule | {summ['steps']} steps, batch {rec['data'].get('batch')} x "
              + ("whole labelled images" if rec["data"].get("kind") == "labelled" else
                 f"{rec['data'].get('patch', 128)}^2 {'packed raw' if doc['domain'] == 'raw' else 'px'}")
-             + f", Adam `{json.dumps(rec['optim'])}` |",
+             + f", Adam `{json.dumps(rec['optim'])}`{' (member 0; see the recipes)' if summ.get('members') else ''} |",
              f"| compute | {summ['cpu_hours']} CPU hours ({summ['wall_hours']} h wall"
              f"{', summed over the members' if summ.get('members') else ''}) on {_cpu()}, "
              f"threads {summ['threads']}, bf16 {'on' if summ['bf16'] else 'off (no native bf16 on this CPU)'} |",
@@ -271,17 +273,19 @@ def _member_noise(noise: dict, summ: dict) -> dict:
 
 def member_section(members: list[dict]) -> list[str]:
     """Model-card lines for a noise subrange model array: one row per member (its shot range,
-    run, steps, compute and held-out validation PSNR at its own levels, first and last)."""
+    run, start weights, steps, compute and held-out validation PSNR at its own levels, first and
+    best)."""
     lines = ["## Members (noise subrange model array)", "",
              "Each image goes to the member whose range holds its equivalent shot max(S, S_O) "
              "(`edgeden/models/array.py`); the sidecar names it.", "",
-             "| member | shot range S | recipe | steps | CPU hours | validation PSNR (first -> best) |",
-             "|---|---|---|---:|---:|---|"]
+             "| member | shot range S | recipe | initialised from | steps | CPU hours | validation PSNR (first -> best) |",
+             "|---|---|---|---|---:|---:|---|"]
     for i, m in enumerate(members):
         first = m["val_curve"][0] if m["val_curve"] else {}
         val = ", ".join(f"{k.removeprefix('val_psnr@')}: {first.get(k, float('nan')):.2f} -> {v:.2f}"
                         for k, v in m["best_val"].items())
-        lines.append(f"| {i} | {m['shots'][0]:.3g} - {m['shots'][1]:.3g} | `{m['recipe']}` | {m['steps']} | "
+        init = f"`{m['init']}`" if m.get("init") else "scratch"
+        lines.append(f"| {i} | {m['shots'][0]:.3g} - {m['shots'][1]:.3g} | `{m['recipe']}` | {init} | {m['steps']} | "
                      f"{m['cpu_hours']} | {val} (step {m['best_step']}) |")
     lines.append("")
     return lines

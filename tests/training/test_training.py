@@ -184,3 +184,18 @@ def test_mixed_srgb_noise_batches_and_init_from_weights(tmp_path, photo_dir):
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     v = [e for e in log if "val_psnr@camera:0.004" in e][-1]
     assert np.isfinite(v["val_psnr@awgn:25"]) and np.isfinite(v["val_psnr@camera:0.004"])
+
+
+def test_member_section_names_each_members_start_weights():
+    """An array card's Members table says where each member started (members can chain: the
+    tsdn top member starts from the high member), not only member 0's init."""
+    from edgeden.training.export import member_section
+
+    common = {"steps": 100, "cpu_hours": 0.1, "best_step": 100,
+              "val_curve": [{"val_psnr@0.01": 30.0}], "best_val": {"val_psnr@0.01": 31.0}}
+    rows = member_section([{**common, "recipe": "a", "init": None, "shots": [1e-4, 1e-3]},
+                           {**common, "recipe": "b", "init": "training-state/a/last.safetensors",
+                            "shots": [1e-3, 1e-2]}])
+    table = [r for r in rows if r.startswith("| 0 ") or r.startswith("| 1 ")]
+    assert "| scratch |" in table[0] and "`training-state/a/last.safetensors`" in table[1]
+    assert "0.01: 30.00 -> 31.00 (step 100)" in table[1]
