@@ -1,0 +1,58 @@
+"""Merge `edgeden eval --json` results of one preset over disjoint chunks of a test set into one
+result, as if one run had evaluated all the images.
+
+A chunk is a folder holding some of the set's images, evaluated with ``--seed`` equal to the
+global index of its first image (image i of the chunk then gets seed + i, exactly the noise a
+single run over the whole set gives it). Means are weighted by each chunk's image count; the
+MP/s figures by time (total megapixels / total seconds, images of one size: weighted by count).
+
+    python benchmarks/merge_evals.py --data kodak24 OUT.json CHUNK1.json CHUNK2.json ...
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+
+def merge(chunks: list[dict], data: str) -> dict:
+    """One eval result (``edgeden.evaluate.evaluate``'s dict) from results over disjoint chunks."""
+    if len({c["preset"] for c in chunks}) != 1:
+        raise ValueError("chunks of different presets")
+    n = [c["images"] for c in chunks]
+    total = sum(n)
+    noises = [r["noise"] for r in chunks[0]["results"]]
+    results = []
+    for j, noise in enumerate(noises):
+        rows = [c["results"][j] for c in chunks]
+        if any(r["noise"] != noise for r in rows):
+            raise ValueError(f"chunks differ in noise order at {noise}")
+        out = {"noise": noise}
+        for k in rows[0]:
+            if k == "noise":
+                continue
+            if k.endswith("mp_per_s"):  # harmonic: the same megapixels per image in each chunk
+                out[k] = round(total / sum(ni / r[k] for ni, r in zip(n, rows)), 4)
+            else:
+                out[k] = round(sum(ni * r[k] for ni, r in zip(n, rows)) / total, 4)
+        results.append(out)
+    first = chunks[0]
+    return {"preset": first["preset"], "data": data, "images": total, "seed": first["seed"],
+            "threads": first["threads"], "precision": first.get("precision"),
+            "conv_peak_gflops": round(min(c["conv_peak_gflops"] for c in chunks), 1),
+            "chunks": [{"data": c["data"], "images": c["images"], "seed": c["seed"]} for c in chunks],
+            "results": results}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--data", required=True, help="name of the whole set, for the merged result")
+    ap.add_argument("out")
+    ap.add_argument("chunks", nargs="+")
+    a = ap.parse_args()
+    merged = merge([json.loads(Path(p).read_text()) for p in a.chunks], a.data)
+    Path(a.out).write_text(json.dumps(merged, indent=2) + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,33 @@
+"""benchmarks/merge_evals.py: chunked eval results merge into the whole set's means."""
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+_spec = importlib.util.spec_from_file_location(
+    "merge_evals", Path(__file__).resolve().parents[1] / "benchmarks" / "merge_evals.py")
+merge_evals = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(merge_evals)
+
+
+def _chunk(images, seed, psnr, mps):
+    return {"preset": "p", "data": f"/tmp/c{seed}", "images": images, "seed": seed, "threads": 1,
+            "precision": "fp32", "conv_peak_gflops": 50.0 + seed,
+            "results": [{"noise": "awgn:25", "psnr": psnr, "bm3d_psnr": psnr - 1, "mp_per_s": mps}]}
+
+
+def test_merge_weights_by_images_and_times_speed():
+    m = merge_evals.merge([_chunk(8, 0, 30.0, 1.0), _chunk(16, 8, 33.0, 2.0)], "kodak24")
+    r = m["results"][0]
+    assert m["images"] == 24 and m["data"] == "kodak24" and m["conv_peak_gflops"] == 50.0
+    assert r["psnr"] == pytest.approx(32.0) and r["bm3d_psnr"] == pytest.approx(31.0)
+    assert r["mp_per_s"] == pytest.approx(24 / (8 / 1.0 + 16 / 2.0))  # total MP / total time
+    assert [c["seed"] for c in m["chunks"]] == [0, 8]
+
+
+def test_merge_refuses_mixed_presets():
+    other = {**_chunk(8, 8, 30.0, 1.0), "preset": "q"}
+    with pytest.raises(ValueError, match="different presets"):
+        merge_evals.merge([_chunk(8, 0, 30.0, 1.0), other], "kodak24")
