@@ -1,12 +1,16 @@
 """Merge `edgeden eval --json` results of one preset over disjoint chunks of a test set into one
 result, as if one run had evaluated all the images.
 
-A chunk is a folder holding some of the set's images, evaluated with ``--seed`` equal to the
-global index of its first image (image i of the chunk then gets seed + i, exactly the noise a
-single run over the whole set gives it). Means are weighted by each chunk's image count; the
-MP/s figures by time (total megapixels / total seconds, images of one size: weighted by count).
+A chunk is ``edgeden eval --start N --limit M``: images N .. N+M-1 of the set, image i with
+noise seed SEED + i, exactly the noise a single run over the whole set gives it. (Older chunks
+were folders holding some of the set's images, evaluated with ``--seed`` equal to the global
+index of their first image; they merge the same way.) Chunks with a ``start`` must tile the set
+from image 0 with no gap or overlap. Means are weighted by each chunk's image count; the MP/s
+figures by time (total megapixels / total seconds, images of one size: weighted by count).
 
-    python benchmarks/merge_evals.py --data kodak24 OUT.json CHUNK1.json CHUNK2.json ...
+    edgeden eval PRESET --data kodak24 --start 0 --limit 12 --compare bm3d --json > a.json &
+    edgeden eval PRESET --data kodak24 --start 12 --compare bm3d --json > b.json
+    python benchmarks/merge_evals.py --data kodak24 OUT.json a.json b.json
 """
 from __future__ import annotations
 
@@ -19,6 +23,15 @@ def merge(chunks: list[dict], data: str) -> dict:
     """One eval result (``edgeden.evaluate.evaluate``'s dict) from results over disjoint chunks."""
     if len({c["preset"] for c in chunks}) != 1:
         raise ValueError("chunks of different presets")
+    if all("start" in c for c in chunks):  # --start chunks: one seed, contiguous from image 0
+        chunks = sorted(chunks, key=lambda c: c["start"])
+        if len({c["seed"] for c in chunks}) != 1:
+            raise ValueError("chunks evaluated with different --seed")
+        at = 0
+        for c in chunks:
+            if c["start"] != at:
+                raise ValueError(f"chunks leave a gap or overlap at image {at} (next chunk starts at {c['start']})")
+            at += c["images"]
     n = [c["images"] for c in chunks]
     total = sum(n)
     noises = [r["noise"] for r in chunks[0]["results"]]
@@ -40,7 +53,7 @@ def merge(chunks: list[dict], data: str) -> dict:
     return {"preset": first["preset"], "data": data, "images": total, "seed": first["seed"],
             "threads": first["threads"], "precision": first.get("precision"),
             "conv_peak_gflops": round(min(c["conv_peak_gflops"] for c in chunks), 1),
-            "chunks": [{"data": c["data"], "images": c["images"], "seed": c["seed"]} for c in chunks],
+            "chunks": [{k: c[k] for k in ("data", "start", "images", "seed") if k in c} for c in chunks],
             "results": results}
 
 

@@ -29,8 +29,9 @@ from edgeden.paths import resolve_data
 TEST_SETS = {"kodak24": "test/Kodak24", "cbsd68": "test/CBSD68", "mcmaster": "test/McMaster", "set12": "test/Set12"}
 
 
-def load_clean_set(data: str, limit: int | None = None) -> list[tuple[str, np.ndarray]]:
-    """Clean images of a named test set (kodak24, cbsd68, mcmaster, set12) or a folder.
+def load_clean_set(data: str, limit: int | None = None, start: int = 0) -> list[tuple[str, np.ndarray]]:
+    """Clean images of a named test set (kodak24, cbsd68, mcmaster, set12) or a folder: images
+    ``start`` to ``start + limit`` (all from ``start`` when ``limit`` is None) in name order.
 
     Returns [(name, (H, W, 3) float32 in [0, 1])], sorted by name; grey is repeated to RGB.
     """
@@ -41,7 +42,7 @@ def load_clean_set(data: str, limit: int | None = None) -> list[tuple[str, np.nd
         raise FileNotFoundError(f"{folder}: test images not found")
     files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".jpg", ".jpeg", ".tif", ".tiff"))
     out = []
-    for f in files[:limit]:
+    for f in files[start:None if limit is None else start + limit]:
         a = np.asarray(iio.imread(f)).astype(np.float32) / 255.0
         if a.ndim == 2:
             a = np.repeat(a[..., None], 3, axis=2)
@@ -157,10 +158,14 @@ def conv_peak_gflops(seconds: float = 1.0) -> float:
 
 
 def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None = None,
-             compare_bm3d: bool = False, seed: int = 0, tile: int | None = None) -> dict:
+             compare_bm3d: bool = False, seed: int = 0, tile: int | None = None, start: int = 0) -> dict:
     """Evaluate a preset on a clean test set at each noise spec.
 
-    Returns {"preset", "data", "images", "seed", "threads", "precision", "conv_peak_gflops",
+    ``start`` skips the first images of the set (a chunk of a long run): the image at index i of
+    the whole set always gets noise seed ``seed + i``, so chunks run side by side reproduce one
+    run over the set (``benchmarks/merge_evals.py`` merges them).
+
+    Returns {"preset", "data", "images", "start", "seed", "threads", "precision", "conv_peak_gflops",
     "results": [{"noise", "noisy_psnr", "noisy_ssim", "psnr", "ssim", ["raw_psnr"], "mp_per_s", ["bm3d_psnr", "bm3d_ssim", "bm3d_mp_per_s"]}]}.
     PSNR/SSIM are means over images; for raw presets PSNR/SSIM are in sRGB after the ISP and
     ``raw_psnr`` in the packed raw domain.
@@ -172,7 +177,9 @@ def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None =
     preset = get_preset(preset_name) if isinstance(preset_name, str) else preset_name
     net = build_model(preset)
     peak = conv_peak_gflops()
-    imgs = load_clean_set(data, limit)
+    imgs = load_clean_set(data, limit, start)
+    if not imgs:
+        raise ValueError(f"{data}: no test images" + (f" from index {start}" if start else ""))
     results = []
     for spec in specs:
         if (spec.kind == "raw") != (preset.domain == "raw"):  # awgn/camera are sRGB-domain noise
@@ -181,7 +188,7 @@ def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None =
         t_model = t_bm3d = 0.0
         mp = 0.0
         for i, (name, clean_hwc) in enumerate(imgs):
-            d = make_noisy(clean_hwc, spec, seed + i)
+            d = make_noisy(clean_hwc, spec, seed + start + i)
             t0 = time.perf_counter()
             den = denoise_array(d["noisy"], net, preset, d["params"], tile if tile is not None else preset.tile,
                                 preset.overlap)
@@ -210,6 +217,6 @@ def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None =
         if compare_bm3d:
             r["bm3d_mp_per_s"] = round(mp / t_bm3d, 4)
         results.append(r)
-    return {"preset": preset.name, "data": data, "images": len(imgs), "seed": seed,
+    return {"preset": preset.name, "data": data, "images": len(imgs), "start": start, "seed": seed,
             "threads": torch.get_num_threads(), "precision": precision_name(),
             "conv_peak_gflops": peak, "results": results}

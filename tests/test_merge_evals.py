@@ -31,3 +31,19 @@ def test_merge_refuses_mixed_presets():
     other = {**_chunk(8, 8, 30.0, 1.0), "preset": "q"}
     with pytest.raises(ValueError, match="different presets"):
         merge_evals.merge([_chunk(8, 0, 30.0, 1.0), other], "kodak24")
+
+
+def _start_chunk(start, images, psnr):
+    return {**_chunk(images, 0, psnr, 1.0), "data": "kodak24", "start": start}
+
+
+def test_merge_start_chunks_in_any_order():
+    m = merge_evals.merge([_start_chunk(12, 12, 33.0), _start_chunk(0, 12, 31.0)], "kodak24")
+    assert m["images"] == 24 and m["results"][0]["psnr"] == pytest.approx(32.0)
+    assert [(c["start"], c["images"]) for c in m["chunks"]] == [(0, 12), (12, 12)]
+
+
+@pytest.mark.parametrize("starts", [(0, 10), (0, 14), (2, 14)])
+def test_merge_refuses_start_chunks_with_gap_or_overlap(starts):
+    with pytest.raises(ValueError, match="gap or overlap"):
+        merge_evals.merge([_start_chunk(starts[0], 12, 30.0), _start_chunk(starts[1], 12, 30.0)], "kodak24")

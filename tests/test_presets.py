@@ -93,3 +93,24 @@ def test_classify_flag_uses_the_most_accurate_shipped_classifier():
     best = classifier_preset()
     assert all(classifier_accuracy(best) >= classifier_accuracy(_all_presets()[n]) for n in CLASSIFIERS)
     assert classifier_accuracy(best) > 0
+
+
+def test_eval_chunks_reproduce_one_run(tmp_path):
+    """``evaluate(start=...)``: chunks of a set get the noise a single run gives each image (image
+    i keeps seed + i), so their image-weighted means equal the whole run's."""
+    import imageio.v3 as iio
+
+    from edgeden.evaluate import evaluate
+
+    photo = (skimage_photo("astronaut") * 255).astype("uint8")
+    for i in range(3):
+        iio.imwrite(tmp_path / f"{i}.png", photo[40 * i:40 * i + 48, 100:148])
+    specs = [NoiseSpec.parse("awgn:25")]
+    whole = evaluate("dcnet", str(tmp_path), specs, seed=7, tile=0)["results"][0]["psnr"]
+    parts = [evaluate("dcnet", str(tmp_path), specs, seed=7, tile=0, start=s, limit=n)
+             for s, n in ((0, 2), (2, 1))]
+    assert [p["start"] for p in parts] == [0, 2] and [p["images"] for p in parts] == [2, 1]
+    merged = (2 * parts[0]["results"][0]["psnr"] + parts[1]["results"][0]["psnr"]) / 3
+    assert merged == pytest.approx(whole, abs=2e-4)
+    with pytest.raises(ValueError, match="no test images from index 3"):
+        evaluate("dcnet", str(tmp_path), specs, start=3)

@@ -11,7 +11,9 @@ def eval_cmd(
     preset: str = typer.Argument(..., help="Preset name (see `edgeden models`)."),
     data: str = typer.Option("kodak24", "--data", help="kodak24, cbsd68, mcmaster, set12 or a folder of clean images."),
     noise: List[str] = typer.Option(["awgn:25"], "--noise", help="awgn:SIGMA (0..255), camera:SHOT (raw noise rendered through the ISP, sRGB presets) or raw:SHOT (raw presets); repeatable."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only the first N images."),
+    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only N images (the first N, or N from --start)."),
+    start: int = typer.Option(0, "--start", min=0, help="Skip the first N images (run a long evaluation in chunks; "
+                                                          "image i of the set keeps noise seed SEED + i)."),
     compare: Optional[str] = typer.Option(None, "--compare", help="'bm3d' to run BM3D on the same noisy images."),
     seed: int = typer.Option(0, "--seed", help="Noise seed (image i uses seed + i)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
@@ -37,7 +39,8 @@ def eval_cmd(
         except ImportError:
             fail("--compare bm3d needs the optional bm3d package: pip install 'edgeden[bm3d]'")
     try:
-        res = evaluate(preset, data, specs, limit=limit, compare_bm3d=bool(compare), seed=seed)
+        res = evaluate(preset, data, specs, limit=limit, compare_bm3d=bool(compare), seed=seed,
+                       start=start)
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     if as_json:
