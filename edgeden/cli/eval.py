@@ -17,6 +17,7 @@ def eval_cmd(
     compare: Optional[str] = typer.Option(None, "--compare", help="'bm3d' to run BM3D on the same noisy images."),
     seed: int = typer.Option(0, "--seed", help="Noise seed (image i uses seed + i)."),
     as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
+    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
     precision: str = typer.Option("auto", "--precision",
                                   help="auto (bf16 where the CPU has native bf16, else fp32), fp32 or bf16."),
 ) -> None:
@@ -31,6 +32,10 @@ def eval_cmd(
     from edgeden.cli.common import apply_precision
 
     apply_precision(precision)
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
     if compare not in (None, "bm3d"):
         fail(f"--compare {compare!r}: only 'bm3d' is supported", EXIT_USAGE)
     if compare:

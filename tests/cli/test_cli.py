@@ -342,3 +342,21 @@ def test_output_folder_refusing_writes_is_one_line_per_file(tmp_path, photos, ti
     lines = [ln for ln in r.output.splitlines() if "permission denied" in ln.lower()]
     assert len(lines) == 2 and all(("b.png" in ln) or ("c.jpg" in ln) for ln in lines)
     assert "0 denoised" in r.output and "2 failed" in r.output
+
+
+def test_eval_cli_runs_a_chunk_of_a_set(tiny_presets, tmp_path):
+    """``edgeden eval --start/--limit/--threads --json``: the chunk's images, start and threads are
+    in the record; a start past the set's end is a one-line error, exit 1."""
+    import imageio.v3 as iio
+
+    photo = (skimage_photo("coffee") * 255).astype("uint8")
+    for i in range(3):
+        iio.imwrite(tmp_path / f"{i}.png", photo[32 * i:32 * i + 40, :48])
+    r = run("eval", "tiny-srgb", "--data", tmp_path, "--noise", "awgn:25", "--start", 1, "--limit", 1,
+            "--threads", 1, "--json")
+    assert r.exit_code == 0, r.output
+    res = json.loads(r.output)
+    assert (res["images"], res["start"], res["threads"]) == (1, 1, 1)
+    assert res["results"][0]["psnr"] > 0
+    r = run("eval", "tiny-srgb", "--data", tmp_path, "--start", 5)
+    assert r.exit_code == 1 and "no test images from index 5" in r.output
