@@ -14,29 +14,37 @@ from typing import Callable
 import torch
 
 
-def _starts(length: int, tile: int, overlap: int) -> list[int]:
+def _spans(length: int, tile: int, overlap: int) -> list[tuple[int, int]]:
+    """(start, size) of the tiles along one axis: the fewest tiles of at most ``tile`` pixels
+    that cover ``length`` with ``overlap`` shared between neighbours, all of one size (rounding
+    can add up to n - 1 pixels to the last overlap), so almost nothing is computed twice beyond
+    the overlap.
+
+    (Tiles of exactly ``tile`` with the last one pushed back to the edge would overlap their
+    neighbour by up to ``tile - overlap``: a 768-px Kodak photo in 512-px tiles computed
+    1024 px per row, 33% more work for the same output.)
+    """
     if length <= tile:
-        return [0]
-    stride = tile - overlap
-    n = math.ceil((length - tile) / stride) + 1
-    starts = [min(i * stride, length - tile) for i in range(n)]
-    return sorted(set(starts))
+        return [(0, length)]
+    n = math.ceil((length - overlap) / (tile - overlap))
+    size = math.ceil((length + (n - 1) * overlap) / n)
+    starts = [min(i * (size - overlap), length - size) for i in range(n)]
+    return [(s, size) for s in starts]
 
 
-def _window_1d(start: int, size: int, length: int, starts: list[int], tile: int, overlap: int) -> torch.Tensor:
-    """Blend weights along one axis for the tile at ``start`` (1 where no neighbour overlaps)."""
+def _window_1d(spans: list[tuple[int, int]], i: int) -> torch.Tensor:
+    """Blend weights along one axis for tile ``i`` of ``spans`` (1 where no neighbour overlaps)."""
+    start, size = spans[i]
     w = torch.ones(size, dtype=torch.float64)
     pos = torch.arange(start, start + size, dtype=torch.float64)
-    i = starts.index(start)
     if i > 0:  # fade in over the overlap with the previous tile
-        prev_end = starts[i - 1] + min(tile, length)
-        ov = prev_end - start
+        ov = sum(spans[i - 1]) - start
         if ov > 0:
             m = ov / 4.0
             t = ((pos - start - m) / max(ov - 2 * m, 1e-9)).clamp(0, 1)
             w = w * (0.5 - 0.5 * torch.cos(math.pi * t))
-    if i < len(starts) - 1:  # fade out over the overlap with the next tile
-        nxt = starts[i + 1]
+    if i < len(spans) - 1:  # fade out over the overlap with the next tile
+        nxt = spans[i + 1][0]
         ov = start + size - nxt
         if ov > 0:
             m = ov / 4.0
@@ -69,17 +77,15 @@ def run_tiled(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, tile:
         return out
     if overlap < 0 or tile <= 2 * overlap:
         raise ValueError(f"tile ({tile}) must exceed twice the overlap ({overlap})")
-    ys, xs = _starts(h, tile, overlap), _starts(w, tile, overlap)
+    ys, xs = _spans(h, tile, overlap), _spans(w, tile, overlap)
     cout = out_channels or c
     acc = torch.zeros(n, cout, h, w, dtype=torch.float32)
     wsum = torch.zeros(1, 1, h, w, dtype=torch.float32)
     total, done = len(ys) * len(xs), 0
-    for y0 in ys:
-        th = min(tile, h - y0)
-        wy = _window_1d(y0, th, h, ys, tile, overlap)
-        for x0 in xs:
-            tw = min(tile, w - x0)
-            wx = _window_1d(x0, tw, w, xs, tile, overlap)
+    for iy, (y0, th) in enumerate(ys):
+        wy = _window_1d(ys, iy)
+        for ix, (x0, tw) in enumerate(xs):
+            wx = _window_1d(xs, ix)
             wt = (wy[:, None] * wx[None, :]).float()[None, None]
             out = fn(x[:, :, y0 : y0 + th, x0 : x0 + tw])
             acc[:, :, y0 : y0 + th, x0 : x0 + tw] += out * wt

@@ -60,3 +60,18 @@ def test_seams_not_visible_for_a_model_with_large_receptive_field():
 def test_bad_arguments():
     with pytest.raises(ValueError):
         run_tiled(lambda t: t, torch.rand(1, 1, 100, 100), 16, 8)
+
+
+@pytest.mark.parametrize("length,tile,overlap", [(768, 512, 32), (513, 512, 32), (6000, 512, 32), (97, 40, 8),
+                                                 (1000, 256, 64), (300, 100, 0)])
+def test_tiles_spread_evenly_with_no_work_beyond_the_overlap(length, tile, overlap):
+    from edgeden.core.tiling import _spans
+
+    spans = _spans(length, tile, overlap)
+    n = len(spans)
+    assert spans[0][0] == 0 and sum(spans[-1]) == length
+    assert all(0 < size <= tile for _, size in spans)
+    assert n == max(1, -(-(length - overlap) // (tile - overlap)))  # the fewest tiles that fit
+    for (s0, z0), (s1, _) in zip(spans, spans[1:]):
+        assert overlap <= s0 + z0 - s1 <= overlap + n  # each neighbour shares the overlap, no more
+    assert sum(size for _, size in spans) <= length + (n - 1) * overlap + n
