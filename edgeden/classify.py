@@ -101,6 +101,16 @@ def thumbnail(render_hwc, size: int = 32) -> torch.Tensor:
     return torch.nn.functional.adaptive_avg_pool2d(t, size).clamp(0, 1)
 
 
+def with_level_map(x: torch.Tensor, noise_map: bool, sigma=0.0) -> torch.Tensor:
+    """The network input for images ``x`` (N, C, h, w) float in [0, 1]: for a model that takes a
+    noise-level map (``noise_map``), x with one more channel holding ``sigma`` (scalar or (N,),
+    std in [0, 1] units; 0 for a denoised thumbnail); else x unchanged."""
+    if not noise_map:
+        return x
+    s = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1, 1, 1, 1).expand(len(x), 1, *x.shape[2:])
+    return torch.cat([x, s], 1)
+
+
 def classifier_logits(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     """Class logits as the product computes them: the mean of the logits of ``x`` and of its
     left-right mirror image (flip test-time augmentation; measured +2.1 points of accuracy on
@@ -135,10 +145,12 @@ class PresetClassifier:
             raise ValueError(f"preset {preset.name!r} has no classifier head")
         self.net, self.c, self.name = net, c, preset.name
         self.size = int(c.get("input_size", 32))
+        self.noise_map = bool(getattr(preset, "noise_map", False))
 
     def logits(self, render_hwc) -> torch.Tensor:
         """(K,) logits of the photo's ``input_size`` thumbnail (with its mirror image)."""
-        return classifier_logits(self.net, thumbnail(render_hwc, self.size))[0]
+        x = with_level_map(thumbnail(render_hwc, self.size), self.noise_map)  # a denoised thumbnail: sigma 0
+        return classifier_logits(self.net, x)[0]
 
     def __call__(self, render_hwc) -> dict:
         return {"model": self.name, **classification_field(self.logits(render_hwc), float(self.c.get("temperature", 1.0)),

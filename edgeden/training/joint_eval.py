@@ -22,7 +22,8 @@ import numpy as np
 import torch
 from safetensors.torch import load_file
 
-from edgeden.classify import calibrated_probs, classifier_logits, expected_calibration_error, fit_temperature
+from edgeden.classify import (calibrated_probs, classifier_logits, expected_calibration_error, fit_temperature,
+                              with_level_map)
 from edgeden.paths import resolve_data
 from edgeden.training import data as D
 from edgeden.training.recipe import Recipe
@@ -36,7 +37,14 @@ def load_run(run: Path, weights: str = "last.safetensors") -> tuple[Recipe, torc
     rec = Recipe(**json.loads((run / "recipe.json").read_text()))
     model = build_model(rec)
     model.load_state_dict(load_file(str(run / weights)))
+    model.edgeden_noise_map = bool(rec.noise_map)  # read by :func:`inp`
     return rec, model.eval()
+
+
+def inp(model: torch.nn.Module, x: torch.Tensor, sigma=0.0) -> torch.Tensor:
+    """The model's input for images x (N, C, H, W) at noise std ``sigma`` (scalar or (N,), [0, 1]
+    units): with a noise-level map channel when the run was trained with one."""
+    return with_level_map(x, getattr(model, "edgeden_noise_map", False), sigma)
 
 
 def noisy(x: torch.Tensor, sigma: torch.Tensor | float, seed: int) -> torch.Tensor:
@@ -67,7 +75,7 @@ def level_rows(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, seed: i
     rows = []
     for li, s in enumerate(LEVELS):
         xn = noisy(x, s, seed + li)
-        img, logits = run_outputs(model, xn)
+        img, logits = run_outputs(model, inp(model, xn, s))
         r = {"sigma": s}
         ref = x.permute(0, 2, 3, 1).numpy()
         if logits is not None:
@@ -88,7 +96,7 @@ def mixed_level_logits(model: torch.nn.Module, x: torch.Tensor, seed: int, produ
     product computes them (:func:`edgeden.classify.classifier_logits`, with the mirror image),
     else the single view."""
     sig = torch.tensor([LEVELS[i % len(LEVELS)] for i in range(len(x))])
-    xn = noisy(x, sig, seed)
+    xn = inp(model, noisy(x, sig, seed), sig)
     if not product:
         return run_outputs(model, xn)[1]
     return torch.cat([classifier_logits(model, xn[i:i + 250]) for i in range(0, len(xn), 250)])
@@ -137,7 +145,7 @@ def grid_logits(model: torch.nn.Module, photos: torch.Tensor, k: int, size: int 
     thumbnail). photos (N, 3, H, W) in [0, 1] -> log of the mean probabilities (N, K)."""
     t = torch.nn.functional.adaptive_avg_pool2d(photos, k * size)
     tiles = t.unfold(2, size, size).unfold(3, size, size).permute(0, 2, 3, 1, 4, 5).reshape(-1, photos.shape[1], size, size)
-    p = torch.softmax(run_outputs(model, tiles)[1], -1)
+    p = torch.softmax(run_outputs(model, inp(model, tiles))[1], -1)
     return torch.log(p.reshape(len(photos), k * k, -1).mean(1))
 
 
@@ -168,7 +176,7 @@ def presentation_study(model: torch.nn.Module, bank: D.LabelledBank, n: int = 40
     ms: dict[str, float] = {}
     for li, s in enumerate(levels):
         xn = noisy(big, s, seed + li)
-        den = torch.cat([run_outputs(model, xn[i:i + 25], batch=25)[0] for i in range(0, n, 25)]).clamp(0, 1)
+        den = torch.cat([run_outputs(model, inp(model, xn[i:i + 25], s), batch=25)[0] for i in range(0, n, 25)]).clamp(0, 1)
         shows = {f"grid {k}x{k} of the denoised photo": (den, k) for k in GRIDS}
         shows["thumbnail of the noisy photo"] = (xn.clamp(0, 1), 1)
         shows["thumbnail + its mirror image, logits averaged"] = (den, 0)
@@ -177,7 +185,7 @@ def presentation_study(model: torch.nn.Module, bank: D.LabelledBank, n: int = 40
             if k:
                 lg = grid_logits(model, photos, k)
             else:
-                lg = classifier_logits(model, torch.nn.functional.adaptive_avg_pool2d(photos, 32))
+                lg = classifier_logits(model, inp(model, torch.nn.functional.adaptive_avg_pool2d(photos, 32)))
             ms[m] = ms.get(m, 0.0) + (time.perf_counter() - t0) * 1000
             acc.setdefault(m, []).append(round(float((lg.argmax(1) == y).float().mean()), 4))
     return {"images": n, "size": size, "levels": list(levels), "accuracy": acc,

@@ -73,6 +73,20 @@ def lr_at(step: int, optim: dict) -> float:
     return min_lr + 0.5 * (lr - min_lr) * (1 + math.cos(math.pi * t))
 
 
+def make_optimizer(model: torch.nn.Module, optim: dict) -> torch.optim.Optimizer:
+    """Adam over the model's parameters. ``optim.lr_mult`` ({submodule name: factor}) gives those
+    submodules' parameters their own group at ``factor`` x the scheduled learning rate (e.g. a
+    new classifier head on a fine-tuned denoiser: ``{classifier: 10}``)."""
+    mult = dict(optim.get("lr_mult") or {})
+    groups, taken = [], set()
+    for name, f in mult.items():
+        ps = list(model.get_submodule(name).parameters())
+        taken |= {id(p) for p in ps}
+        groups.append({"params": ps, "lr_mult": float(f)})
+    rest = [p for p in model.parameters() if id(p) not in taken]
+    return torch.optim.Adam([{"params": rest, "lr_mult": 1.0}, *groups], lr=float(optim.get("lr", 1e-3)))
+
+
 class DomainMap:
     """Maps between a model's output domain and its training target's domain.
 
@@ -100,9 +114,16 @@ class BatchSource:
         self.recipe, self.gen = recipe, gen
         self.patch, self.batch = int(d.get("patch", 128)), int(d.get("batch", 16))
         self.labelled = d.get("kind") == "labelled"
+        self.aux = None
         if self.labelled:  # small labelled images (CIFAR-10 subset): whole images, no crops
             self.cls = D.LabelledBank(resolve_data(d["file"]), val=int(d.get("val", 1000)))
             return
+        # Joint training on photographs (denoising) and a labelled set (classification), e.g.
+        # DC-Net on UNet-M: data.labels = {file, val, batch, sigma, val_sigma}; its batches add
+        # only loss.ce x cross-entropy (the small labelled images are not denoising data).
+        if d.get("labels"):
+            self.aux_cfg = dict(d["labels"])
+            self.aux = D.LabelledBank(resolve_data(self.aux_cfg["file"]), val=int(self.aux_cfg.get("val", 1000)))
         folder = resolve_data(d.get("train", "train/BSDS500"))
         hold = int(d.get("val_holdout", 8))
         self.bank = D.ImageBank.from_folder(folder, exclude_first=hold)
@@ -196,6 +217,25 @@ class BatchSource:
             return (*self.make(clean, self.gen), labels)
         return (*self.make(self.bank.crops(self.batch, self.crop_size(), self.gen), self.gen), None)
 
+    def _aux_input(self, clean: torch.Tensor, rng: tuple[float, float], gen: torch.Generator) -> torch.Tensor:
+        noisy, sigma = D.awgn_batch(clean, rng, gen)
+        return D.with_noise_map(noisy, sigma) if self.recipe.noise_map else noisy
+
+    def next_aux(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """A labelled batch for joint training: (noisy x (N, C_in, h, w) with AWGN sigma ~
+        U(labels.sigma), default 0-55, in 0..255 units; labels (N,) int64)."""
+        clean, labels = self.aux.batch(int(self.aux_cfg.get("batch", 64)), self.gen)
+        return self._aux_input(clean, tuple(self.aux_cfg.get("sigma", (0, 55))), self.gen), labels
+
+    def aux_validation_set(self):
+        """Fixed (x, labels) batches of the labelled set's held-out split at AWGN
+        ``labels.val_sigma`` (default 15), seeded."""
+        g = torch.Generator().manual_seed(4321)
+        s = float(self.aux_cfg.get("val_sigma", 15))
+        x, lab = self.aux.split("val")
+        n = min(int(self.aux_cfg.get("val_images", 1000)), len(x))
+        return [(self._aux_input(x[i:i + 100], (s, s), g), lab[i:i + 100]) for i in range(0, n, 100)]
+
     def validation_set(self, level: float):
         """Fixed (x, y, post, labels) batches, seeded: centre crops of the held-out photos, or
         the first ``data.val_images`` (default 500) images of a labelled set's held-out
@@ -242,6 +282,18 @@ def validate(model: torch.nn.Module, pairs) -> dict[str, float]:
     if n:
         out["acc"] = hits / n
     return out
+
+
+@torch.no_grad()
+def aux_accuracy(model: torch.nn.Module, batches) -> float:
+    """Top-1 accuracy of a joint model's logits over ``(x, labels)`` batches."""
+    model.eval()
+    hits = n = 0
+    for x, lab in batches:
+        hits += int((split_output(model(x), True)[1].argmax(1) == lab).sum())
+        n += len(lab)
+    model.train()
+    return hits / max(1, n)
 
 
 def resolve_init(path: str) -> Path:
@@ -294,7 +346,8 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
     if recipe.init and not (resume and (out / "last.pt").exists()):  # fine-tune from shipped weights
         from safetensors.torch import load_file
 
-        model.load_state_dict(load_file(str(resolve_init(recipe.init))))
+        target = model.get_submodule(recipe.init_into) if recipe.init_into else model
+        target.load_state_dict(load_file(str(resolve_init(recipe.init))))
     from edgeden.training import stages as S
 
     program = S.Program(recipe.stages or [{"steps": total}], total)
@@ -312,7 +365,7 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
         for i in range(program.index + 1):
             model = S.apply_op(model, recipe.stages[i], plan, op_gen(i))
         model = model.to(memory_format=torch.channels_last)
-    opt = torch.optim.Adam(model.parameters(), lr=float(recipe.optim.get("lr", 1e-3)))
+    opt = make_optimizer(model, recipe.optim)
     teacher = None
     if recipe.teacher:
         from edgeden.training.distill import Teacher
@@ -329,6 +382,7 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
     src = BatchSource(recipe, gen)
     val_levels = recipe.noise.get("val_levels", [25] if recipe.noise.get("kind", "awgn") == "awgn" else [4e-3])
     val_sets = {lv: src.validation_set(lv) for lv in val_levels}
+    aux_val = src.aux_validation_set() if src.aux is not None else None
     log = open(out / "log.jsonl", "a")
     use_bf16 = bool(recipe.bf16) and bf16_is_fast()
     log.write(json.dumps({"event": "start", "step": step, "bf16": use_bf16,
@@ -354,7 +408,7 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
         if program.should_advance(step):
             stage = program.advance(step)
             model = S.apply_op(model, stage, plan, op_gen(program.index)).to(memory_format=torch.channels_last)
-            opt = torch.optim.Adam(model.parameters(), lr=float(recipe.optim.get("lr", 1e-3)))
+            opt = make_optimizer(model, recipe.optim)
             best = -1.0  # "best" means best of the final architecture: an earlier stage's does not load
             (out / "best.safetensors").unlink(missing_ok=True)
             log.write(json.dumps({"event": "stage", "step": step, "index": program.index, "op": stage.get("op"),
@@ -363,10 +417,15 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
         x, y, post, labels = src.next()
         offset, sched = program.lr_opts(recipe.optim) if recipe.stages else (0, {**recipe.optim, "steps": total})
         for g in opt.param_groups:
-            g["lr"] = lr_at(step - offset, sched)
+            g["lr"] = lr_at(step - offset, sched) * g.get("lr_mult", 1.0)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
             pred = model(x.contiguous(memory_format=torch.channels_last))
         loss = recipe_loss(recipe, pred, y, post, labels)
+        if src.aux is not None:  # joint training: the classifier's batch of labelled images
+            xa, la = src.next_aux()
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
+                logits = split_output(model(xa.contiguous(memory_format=torch.channels_last)), True)[1]
+            loss = loss + float(recipe.loss.get("ce", 0.1)) * torch.nn.functional.cross_entropy(logits.float(), la)
         if teacher is not None:
             loss = loss + teacher.losses(primary_output(pred).float(), x, y, post, distill_w)
         opt.zero_grad(set_to_none=True)
@@ -386,6 +445,8 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
             for lv, ps in val_sets.items():
                 for k, v in validate(model, ps).items():
                     vals[f"val_{k}@{lv}"] = v
+            if aux_val is not None:
+                vals["val_acc@labels"] = aux_accuracy(model, aux_val)
             # model selection: mean PSNR, or mean accuracy (x100) when there is no image output
             sel = [v for k, v in vals.items() if k.startswith("val_psnr")] or \
                 [100 * v for k, v in vals.items() if k.startswith("val_acc")]

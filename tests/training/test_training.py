@@ -159,6 +159,49 @@ def test_short_labelled_training_dcnet_reports_psnr_and_accuracy(tmp_path):
     assert "Calibration" in card and "grid 1x1" in card
 
 
+def test_joint_photo_and_labels_training_with_noise_map(tmp_path, photo_dir):
+    """DC-Net trained on photos (denoising) plus a labelled set (classification): the denoiser
+    starts from given UNet weights (``init_into``), the classifier has its own learning-rate
+    factor, validation logs PSNR and accuracy, and the joint evaluation and the product's
+    classifier feed the noise-level map."""
+    from safetensors.torch import save_file
+
+    from edgeden.classify import PresetClassifier
+    from edgeden.models import create_arch
+    from edgeden.training import joint_eval
+    from edgeden.training.trainer import BatchSource, build_model, make_optimizer
+
+    npz = _tiny_labelled(tmp_path)
+    unet = create_arch("unet-s", in_channels=4, out_channels=3)
+    init = tmp_path / "unet.safetensors"
+    save_file({k: v.contiguous() for k, v in unet.state_dict().items()}, str(init))
+    r = _recipe(tmp_path, photo_dir, name="tiny-joint", arch="dcnet", init=str(init), init_into="unet",
+                data={"train": str(photo_dir), "val_holdout": 1, "patch": 32, "batch": 2,
+                      "labels": {"file": str(npz), "val": 10, "batch": 4, "val_images": 10, "sigma": [0, 30]}},
+                loss={"ce": 0.1, "charbonnier": 0.72, "ssim": 0.18},
+                optim={"lr": 1e-3, "steps": 2, "warmup": 1, "lr_mult": {"classifier": 10}})
+    m = build_model(r)
+    groups = make_optimizer(m, r.optim).param_groups
+    assert [g["lr_mult"] for g in groups] == [1.0, 10.0]
+    assert sum(len(g["params"]) for g in groups) == len(list(m.parameters()))
+    xa, la = BatchSource(r, torch.Generator().manual_seed(0)).next_aux()
+    assert xa.shape == (4, 4, 32, 32) and la.shape == (4,) and float(xa[:, 3].max()) <= 30 / 255 + 1e-6
+    run = train(r, out_root=tmp_path / "runs")
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
+    v = [e for e in log if "val_acc@labels" in e][-1]
+    assert 0 <= v["val_acc@labels"] <= 1 and np.isfinite(v["val_psnr@25"])
+    _, model = joint_eval.load_run(run)
+    rows = joint_eval.level_rows(model, *joint_eval.D.LabelledBank(npz, val=10).split("test"))
+    assert all(0 <= row["acc"] <= 1 and row["psnr"] > 0 for row in rows)
+
+    class P:  # the preset fields the product's classifier reads
+        name, noise_map = "tiny-joint", True
+        classifier = {"class_names": [f"c{i}" for i in range(10)], "class_list": "tiny", "temperature": 1.0}
+
+    out = PresetClassifier(P, model)(np.random.default_rng(0).random((48, 40, 3)))
+    assert len(out["labels"]) == 5 and abs(sum(x["probability"] for x in out["labels"]) - 1) < 0.5
+
+
 def test_mixed_srgb_noise_batches_and_init_from_weights(tmp_path, photo_dir):
     """srgb-mixed: AWGN and camera-like samples in one batch, each with the noise map the product
     would compute; ``init`` starts from given weights; validation at named specs."""
