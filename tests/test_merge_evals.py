@@ -47,3 +47,25 @@ def test_merge_start_chunks_in_any_order():
 def test_merge_refuses_start_chunks_with_gap_or_overlap(starts):
     with pytest.raises(ValueError, match="gap or overlap"):
         merge_evals.merge([_start_chunk(starts[0], 12, 30.0), _start_chunk(starts[1], 12, 30.0)], "kodak24")
+
+
+_bspec = importlib.util.spec_from_file_location(
+    "beside_bm3d", Path(__file__).resolve().parents[1] / "benchmarks" / "beside_bm3d.py")
+beside_bm3d = importlib.util.module_from_spec(_bspec)
+_bspec.loader.exec_module(beside_bm3d)
+
+
+def test_beside_bm3d_pairs_only_runs_on_the_same_noise():
+    """A preset's run is put beside a saved CBM3D run only when both saw the same noisy images
+    (same set, count, seed; equal noisy-input PSNR / SSIM per level)."""
+    ref = {"preset": "a", "data": "kodak24", "images": 24, "seed": 0, "results": [
+        {"noise": "awgn:25", "psnr": 32.0, "noisy_psnr": 20.17, "noisy_ssim": 0.4, "bm3d_psnr": 31.9,
+         "mp_per_s": 0.5, "bm3d_mp_per_s": 0.0075}]}
+    ev = {"preset": "b", "data": "kodak24", "images": 24, "seed": 0, "threads": 1, "results": [
+        {"noise": "awgn:25", "psnr": 31.0, "noisy_psnr": 20.17, "noisy_ssim": 0.4, "mp_per_s": 1.5}]}
+    (row,) = beside_bm3d.pair(ev, ref)
+    assert row["delta"] == pytest.approx(-0.9) and row["speedup"] == pytest.approx(200.0)
+    with pytest.raises(ValueError, match="not the same noise"):
+        beside_bm3d.pair({**ev, "results": [{**ev["results"][0], "noisy_psnr": 20.2}]}, ref)
+    with pytest.raises(ValueError, match="seed"):
+        beside_bm3d.pair({**ev, "seed": 1}, ref)

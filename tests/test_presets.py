@@ -68,7 +68,7 @@ CLASSIFIERS = [n for n in SHIPPED if _all_presets()[n].classifier]
 def test_shipped_classifier_accuracy_floor(name, shared_data):
     import numpy as np
 
-    from edgeden.classify import calibrated_probs, classifier_logits
+    from edgeden.classify import calibrated_probs, classifier_logits, with_level_map
 
     assert name in ACC_FLOORS, f"classifier preset {name} has no accuracy floor in this test"
     z = np.load(shared_data / "cls" / "cifar10_subset.npz")
@@ -78,7 +78,7 @@ def test_shipped_classifier_accuracy_floor(name, shared_data):
     net = build_model(preset)
     for sigma, floor in ACC_FLOORS[name].items():
         xn = x + sigma * torch.randn(x.shape, generator=torch.Generator().manual_seed(5))
-        lg = classifier_logits(net, xn)
+        lg = classifier_logits(net, with_level_map(xn, preset.noise_map, sigma))
         acc = float((lg.argmax(1) == y).float().mean())
         p = calibrated_probs(lg, preset.classifier["temperature"])
         assert torch.allclose(p.sum(1), torch.ones(len(p)), atol=1e-5)

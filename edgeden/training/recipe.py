@@ -51,6 +51,7 @@ class Recipe:
     threads: int | None = None
     zero_init: list[str] = field(default_factory=list)  # modules whose weights start at 0
     init: str | None = None  # start from these weights (safetensors; a shipped preset's file name works)
+    freeze: list[str] = field(default_factory=list)  # submodules kept as loaded (not trained)
     init_into: str | None = None  # load ``init`` into this submodule (e.g. "unet" of a DC-Net)
     stages: list[dict[str, Any]] | None = None  # staged program (edgeden.training.stages)
     teacher: dict[str, Any] | None = None  # distillation teacher (edgeden.training.distill)

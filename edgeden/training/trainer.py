@@ -76,9 +76,11 @@ def lr_at(step: int, optim: dict) -> float:
 def make_optimizer(model: torch.nn.Module, optim: dict) -> torch.optim.Optimizer:
     """Adam over the model's parameters. ``optim.lr_mult`` ({submodule name: factor}) gives those
     submodules' parameters their own group at ``factor`` x the scheduled learning rate (e.g. a
-    new classifier head on a fine-tuned denoiser: ``{classifier: 10}``)."""
+    new classifier head on a fine-tuned denoiser: ``{classifier: 10}``). Frozen parameters
+    (``requires_grad`` False) are left out."""
     mult = dict(optim.get("lr_mult") or {})
-    groups, taken = [], set()
+    groups = []
+    taken = {id(p) for p in model.parameters() if not p.requires_grad}  # frozen (recipe ``freeze``)
     for name, f in mult.items():
         ps = list(model.get_submodule(name).parameters())
         taken |= {id(p) for p in ps}
@@ -348,6 +350,9 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
 
         target = model.get_submodule(recipe.init_into) if recipe.init_into else model
         target.load_state_dict(load_file(str(resolve_init(recipe.init))))
+    for name in recipe.freeze:  # trained no further (e.g. a shipped denoiser under a new classifier branch)
+        for p in model.get_submodule(name).parameters():
+            p.requires_grad_(False)
     from edgeden.training import stages as S
 
     program = S.Program(recipe.stages or [{"steps": total}], total)
@@ -430,7 +435,7 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
             loss = loss + teacher.losses(primary_output(pred).float(), x, y, post, distill_w)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], clip)
         opt.step()
         step += 1
         seen += x.shape[0]

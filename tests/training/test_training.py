@@ -201,6 +201,19 @@ def test_joint_photo_and_labels_training_with_noise_map(tmp_path, photo_dir):
     out = PresetClassifier(P, model)(np.random.default_rng(0).random((48, 40, 3)))
     assert len(out["labels"]) == 5 and abs(sum(x["probability"] for x in out["labels"]) - 1) < 0.5
 
+    # freeze: the loaded denoiser stays exactly as loaded, the classifier branch trains
+    from safetensors.torch import load_file
+
+    r2 = _recipe(tmp_path, photo_dir, name="tiny-frozen", arch="dcnet", init=str(init), init_into="unet",
+                 freeze=["unet"], data={"kind": "labelled", "file": str(npz), "val": 10, "batch": 4, "val_images": 10},
+                 noise={"kind": "awgn", "sigma": [0, 55], "val_levels": [15]}, loss={"ce": 1.0},
+                 optim={"lr": 1e-2, "steps": 2, "warmup": 1})
+    run2 = train(r2, out_root=tmp_path / "runs")
+    w = load_file(str(run2 / "last.safetensors"))
+    w0 = build_model(r2).state_dict()
+    assert all(torch.equal(w[f"unet.{k}"], v) for k, v in unet.state_dict().items())
+    assert any(not torch.equal(w[k], w0[k]) for k in w if k.startswith("classifier."))
+
 
 def test_mixed_srgb_noise_batches_and_init_from_weights(tmp_path, photo_dir):
     """srgb-mixed: AWGN and camera-like samples in one batch, each with the noise map the product
