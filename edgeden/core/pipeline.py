@@ -72,12 +72,15 @@ def outputs_for(out_image: Path, opts: DenoiseOptions) -> Outputs:
 
 def model_fn(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """Wrap a model for inference: no grad, channels_last, bf16 autocast where
-    :func:`edgeden.core.precision.use_bf16` says so; returns the image output as float32."""
+    :func:`edgeden.core.precision.use_bf16` says so; returns the image output as float32.
+    A joint model's ``denoise`` method (DC-Net) is used when it has one: its classifier branch
+    is not run on photo tiles (labels come from a thumbnail, :mod:`edgeden.classify`)."""
     bf16 = use_bf16()
+    run = getattr(model, "denoise", model)
 
     def fn(t: torch.Tensor) -> torch.Tensor:
         with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
-            out = primary_output(model(t.contiguous(memory_format=torch.channels_last)))
+            out = primary_output(run(t.contiguous(memory_format=torch.channels_last)))
         return out.float().contiguous()
 
     return fn

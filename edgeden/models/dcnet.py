@@ -148,12 +148,21 @@ class DCNet(nn.Module):
         feats, _, _ = self._encode(x)
         return self.classifier(feats[self.cls_level])
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        feats, xp, hw = self._encode(x)
+    def _decode(self, feats: list[torch.Tensor], xp: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         y = self.unet.decode(feats)
         if self.unet.residual:
             y = y + xp[:, : self.unet.out_channels]
-        return crop_to(y, hw), self.classifier(feats[self.cls_level])
+        return crop_to(y, hw)
+
+    def denoise(self, x: torch.Tensor) -> torch.Tensor:
+        """The image output only, without running the classifier branch (what the product runs on
+        photo tiles; labels come from a thumbnail): (N, C, H, W) -> (N, out_channels, H, W)."""
+        feats, xp, hw = self._encode(x)
+        return self._decode(feats, xp, hw)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        feats, xp, hw = self._encode(x)
+        return self._decode(feats, xp, hw), self.classifier(feats[self.cls_level])
 
 
 class DCNetSequential(nn.Module):
@@ -173,6 +182,10 @@ class DCNetSequential(nn.Module):
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """Logits of the denoised image: (N, C, H, W) -> (N, num_classes)."""
         return self.classifier(self.unet(x))
+
+    def denoise(self, x: torch.Tensor) -> torch.Tensor:
+        """The denoised image only (no classifier): (N, C, H, W) -> (N, out_channels, H, W)."""
+        return self.unet(x)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         y = self.unet(x)

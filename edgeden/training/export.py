@@ -20,9 +20,22 @@ import shutil
 import time
 from pathlib import Path
 
+import torch
 import yaml
 
 from edgeden.presets import PRESET_DIR, Preset, _scan
+
+
+class _ProductPath(torch.nn.Module):
+    """What the product runs on photo tiles: a joint model's ``denoise`` (no classifier branch),
+    else the whole forward. For the MACs-per-megapixel figure (parameters: all of the model's)."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor):
+        return getattr(self.net, "denoise", self.net)(x)
 
 
 def run_summary(run: Path) -> dict:
@@ -91,8 +104,11 @@ def export(run: Path, name: str, description: str, datas: list[str], noises: lis
     domain = rec["domain"]
     image_c = 4 if domain == "raw" else 3
     in_c = image_c + (1 if rec.get("noise_map") else 0)
-    cx = measure(rec["arch"], in_channels=in_c, height=256, width=256, out_channels=image_c,
-                 **(rec.get("arch_args") or {}))
+    from edgeden.models import create_arch
+
+    with torch.device("meta"):  # built, not run: arch_args may hold names measure() takes (``width``)
+        net = create_arch(rec["arch"], in_channels=in_c, out_channels=image_c, **(rec.get("arch_args") or {}))
+    cx = measure(_ProductPath(net), in_c, 256, 256)
     # MACs per megapixel *of the photo*: a packed raw pixel is 4 photo pixels
     macs_per_mp = cx["macs"] / (256 * 256) * 1e6 / (4 if domain == "raw" else 1)
     doc = {"name": name, "arch": rec["arch"], "arch_args": rec.get("arch_args") or {}, "domain": domain,

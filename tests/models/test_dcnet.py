@@ -128,3 +128,13 @@ def test_classes_exported():
     assert isinstance(create_arch("dcnet"), DCNet)
     assert isinstance(create_arch("dcnet-seq"), DCNetSequential)
     assert isinstance(create_arch("mb2.5-m"), MBClassifier)
+
+
+@pytest.mark.parametrize("arch", JOINT)
+def test_denoise_path_equals_the_image_output_without_the_classifier(arch):
+    """``denoise`` (what the product runs on photo tiles) is forward's image output exactly."""
+    torch.manual_seed(0)
+    net = create_arch(arch, in_channels=4, out_channels=3, b=8, m=2.0, width=16).eval()
+    x = torch.rand(2, 4, 37, 30)
+    with torch.no_grad():
+        assert torch.equal(net.denoise(x), net(x)[0])
