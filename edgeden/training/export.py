@@ -38,8 +38,10 @@ class _ProductPath(torch.nn.Module):
         return getattr(self.net, "denoise", self.net)(x)
 
 
-def run_summary(run: Path) -> dict:
-    """Steps, best validation PSNR, CPU/wall hours and threads from a run's ``log.jsonl``."""
+def run_summary(run: Path, weights: str = "best") -> dict:
+    """Steps, validation of the shipped checkpoint, CPU/wall hours and threads from a run's
+    ``log.jsonl``. ``weights``: "best" (the validation with the highest PSNR sum) or "last" (the
+    final validation); the result's ``best_val`` / ``best_step`` are that checkpoint's."""
     events = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
     steps = max((e.get("step", 0) for e in events), default=0)
     vals = [e for e in events if any(k.startswith("val_psnr") for k in e)]
@@ -52,7 +54,10 @@ def run_summary(run: Path) -> dict:
         if "cpu_hours_this_run" in e:
             seg_cpu, seg_wall = e["cpu_hours_this_run"], e["wall_hours_this_run"]
     cpu, wall = cpu + seg_cpu, wall + seg_wall
-    best = max(vals, key=lambda e: sum(v for k, v in e.items() if k.startswith("val_psnr"))) if vals else {}
+    if weights == "last":
+        best = vals[-1] if vals else {}
+    else:
+        best = max(vals, key=lambda e: sum(v for k, v in e.items() if k.startswith("val_psnr"))) if vals else {}
     starts = [e for e in events if e.get("event") == "start"]
     return {"steps": steps, "cpu_hours": round(cpu, 2), "wall_hours": round(wall, 2),
             "best_val": {k: round(v, 3 if "acc" in k else 2) for k, v in best.items() if k.startswith("val_")},
@@ -118,12 +123,12 @@ def export(run: Path, name: str, description: str, datas: list[str], noises: lis
     if shot_bounds:
         doc["array"] = {"shot_bounds": [float(b) for b in shot_bounds]}
     doc = {k: v for k, v in doc.items() if v is not None}
-    summ = run_summary(run)
+    summ = run_summary(run, weights)
     if array_runs:  # one row per member for the card; the array's steps and compute are the members' sum
         recs = [json.loads((r / "recipe.json").read_text()) for r in [run, *array_runs]]
         summ["members"] = [{"recipe": recs[i]["name"], "init": recs[i].get("init"),
                             "shots": [float(shot_bounds[i]), float(shot_bounds[i + 1])],
-                            **(summ if i == 0 else run_summary(r))}
+                            **(summ if i == 0 else run_summary(r, weights))}
                            for i, r in enumerate([run, *array_runs])]
         summ["steps"] = sum(m["steps"] for m in summ["members"])
         for key in ("cpu_hours", "wall_hours"):
@@ -192,10 +197,11 @@ def joint_section(joint: dict, run_name: str) -> list[str]:
     lines = ["## Joint denoising + classification (papers/000 protocol)", "",
              f"Held-out test split of the CIFAR-10 subset ({joint['test_images']} images, 200 per class), seeded "
              "Gaussian noise at the paper's 11 levels (image units; x255 for 8-bit). Each cell: top-1 accuracy "
-             "(single view), and PSNR / SSIM of the denoised image. Every model: final weights of a "
-             "6000-step x 64-image run with the same noise, data, augmentation and seed; the baselines are "
-             "trained alone (MB2.5-M: cross-entropy only; UNet-S: 0.8 Charbonnier + 0.2 (1 - SSIM)). "
-             "Regenerate: `python -m edgeden.training.joint_eval runs/... --out JSON`.", ""]
+             "(single view), and PSNR / SSIM of the denoised image. Each model: its final weights ("
+             + ", ".join(f"`{n}` {mm['steps']} steps" for n, mm in joint["models"].items()) + ")"
+             + ("; the other columns are models trained for comparison, each with its recipe of the same name"
+                if len(joint["models"]) > 1 else "")
+             + ". Regenerate: `python -m edgeden.training.joint_eval runs/... --out JSON`.", ""]
     lines += markdown_table(joint)
     lines += ["", "### Calibration", "",
               f"Temperature scaling (Guo et al. 2017) fitted on the validation split ({cal['val_images']} "

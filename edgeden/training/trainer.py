@@ -395,6 +395,7 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
                           "threads": torch.get_num_threads()}) + "\n")
     (out / "recipe.json").write_text(json.dumps(recipe.__dict__, indent=2, default=str))
     clip = float(recipe.optim.get("clip", 0.5))
+    image_loss = any(k not in ("ce", "stage1", "stage2") for k in recipe.loss)
     t0, seen, cpu0 = time.time(), 0, time.process_time()
     run_loss = None
 
@@ -452,9 +453,10 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
                     vals[f"val_{k}@{lv}"] = v
             if aux_val is not None:
                 vals["val_acc@labels"] = aux_accuracy(model, aux_val)
-            # model selection: mean PSNR, or mean accuracy (x100) when there is no image output
-            sel = [v for k, v in vals.items() if k.startswith("val_psnr")] or \
-                [100 * v for k, v in vals.items() if k.startswith("val_acc")]
+            # model selection: mean PSNR, or mean accuracy (x100) when there is no image output or
+            # the image is not trained (a classifier on a frozen denoiser: loss ce only)
+            sel = [v for k, v in vals.items() if k.startswith("val_psnr")] if image_loss else []
+            sel = sel or [100 * v for k, v in vals.items() if k.startswith("val_acc")]
             mean_v = float(np.mean(sel))
             info.update(vals)
             if mean_v > best:
