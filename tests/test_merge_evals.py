@@ -69,3 +69,16 @@ def test_beside_bm3d_pairs_only_runs_on_the_same_noise():
         beside_bm3d.pair({**ev, "results": [{**ev["results"][0], "noisy_psnr": 20.2}]}, ref)
     with pytest.raises(ValueError, match="seed"):
         beside_bm3d.pair({**ev, "seed": 1}, ref)
+
+
+def test_beside_bm3d_compares_raw_runs_in_the_raw_domain():
+    ref = {"preset": "a", "data": "kodak24", "images": 8, "seed": 0, "results": [
+        {"noise": "raw:0.012", "raw_psnr": 35.0, "psnr": 27.0, "noisy_raw_psnr": 30.1, "noisy_psnr": 20.0,
+         "noisy_ssim": 0.4, "bm3d_raw_psnr": 34.0, "bm3d_psnr": 25.2, "mp_per_s": 3.0, "bm3d_mp_per_s": 0.02}]}
+    ev = {"preset": "b", "data": "kodak24", "images": 8, "seed": 0, "results": [
+        {"noise": "raw:0.012", "raw_psnr": 34.5, "psnr": 26.0, "noisy_raw_psnr": 30.1, "noisy_psnr": 20.0,
+         "noisy_ssim": 0.4, "mp_per_s": 2.0}]}
+    (row,) = beside_bm3d.pair(ev, ref)
+    assert row["domain"] == "raw" and row["delta"] == pytest.approx(0.5) and row["rendered_delta"] == pytest.approx(0.8)
+    with pytest.raises(ValueError, match="not the same noise"):
+        beside_bm3d.pair({**ev, "results": [{**ev["results"][0], "noisy_raw_psnr": 30.2}]}, ref)
