@@ -20,6 +20,7 @@ from edgeden.presets import PRESET_DIR, _all_presets, build_model, list_presets
 FLOORS = {"unet-m-srgb": [("awgn:25", 30.65), ("camera:0.004", 29.8)],
           "tsdn": [("raw:0.001", 40.4), ("raw:0.004", 36.4), ("raw:0.012", 33.7)],
           "dnresnet-srgb": ("awgn:25", 32.3),  # measured 32.59 (bf16; 2026-12-02)
+          "dsdnresnet-srgb": ("awgn:25", 31.0),  # measured 31.55 (bf16; 2026-12-02)
           # three levels: the array's members for S = 1e-3 (member 1) and S >= 3.6e-3 (member 3)
           "fanet-nsma": [("raw:0.001", 40.4), ("raw:0.004", 36.2), ("raw:0.012", 33.3)],
           "scaoed-lite": [("raw:0.001", 40.4), ("raw:0.004", 36.5), ("raw:0.012", 33.4)],
