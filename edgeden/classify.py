@@ -107,8 +107,9 @@ def with_level_map(x: torch.Tensor, noise_map: bool, sigma=0.0) -> torch.Tensor:
     std in [0, 1] units; 0 for a denoised thumbnail); else x unchanged."""
     if not noise_map:
         return x
-    s = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1, 1, 1, 1).expand(len(x), 1, *x.shape[2:])
-    return torch.cat([x, s], 1)
+    from edgeden.training.data import with_noise_map
+
+    return with_noise_map(x, torch.as_tensor(sigma, dtype=x.dtype).reshape(-1).expand(len(x)))
 
 
 def classifier_logits(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -142,8 +142,7 @@ class BatchSource:
         kind = r.noise.get("kind", "awgn")
         if kind == "awgn":
             rng = (level, level) if level is not None else tuple(r.noise.get("sigma", (0, 55)))
-            noisy, sigma = D.awgn_batch(clean, rng, gen)
-            return (D.with_noise_map(noisy, sigma) if r.noise_map else noisy), clean, DomainMap()
+            return self._awgn_input(clean, rng, gen), clean, DomainMap()
         if kind == "srgb-mixed":  # AWGN (benchmarks) and camera-like noise (real JPEGs) in one batch
             p_awgn, rng, shot = float(r.noise.get("awgn_prob", 0.5)), tuple(r.noise.get("sigma", (0, 55))), None
             if level is not None:  # validation: one named spec, "awgn:25" or "camera:0.004"
@@ -155,8 +154,7 @@ class BatchSource:
             na = int(round(clean.shape[0] * p_awgn))
             xs, ys = [], []
             if na:
-                noisy, std = D.awgn_batch(clean[:na], rng, gen)
-                xs.append(D.with_noise_map(noisy, std) if r.noise_map else noisy)
+                xs.append(self._awgn_input(clean[:na], rng, gen))
                 ys.append(clean[:na])
             if na < clean.shape[0]:
                 noisy, target, std = D.camera_srgb_batch(clean[na:], gen, shot=shot)
@@ -219,7 +217,9 @@ class BatchSource:
             return (*self.make(clean, self.gen), labels)
         return (*self.make(self.bank.crops(self.batch, self.crop_size(), self.gen), self.gen), None)
 
-    def _aux_input(self, clean: torch.Tensor, rng: tuple[float, float], gen: torch.Generator) -> torch.Tensor:
+    def _awgn_input(self, clean: torch.Tensor, rng: tuple[float, float], gen: torch.Generator) -> torch.Tensor:
+        """clean (N, C, h, w) in [0, 1] plus AWGN sigma ~ U(rng) (0..255 units), with the noise map
+        when the recipe takes one: (N, C_in, h, w)."""
         noisy, sigma = D.awgn_batch(clean, rng, gen)
         return D.with_noise_map(noisy, sigma) if self.recipe.noise_map else noisy
 
@@ -227,16 +227,16 @@ class BatchSource:
         """A labelled batch for joint training: (noisy x (N, C_in, h, w) with AWGN sigma ~
         U(labels.sigma), default 0-55, in 0..255 units; labels (N,) int64)."""
         clean, labels = self.aux.batch(int(self.aux_cfg.get("batch", 64)), self.gen)
-        return self._aux_input(clean, tuple(self.aux_cfg.get("sigma", (0, 55))), self.gen), labels
+        return self._awgn_input(clean, tuple(self.aux_cfg.get("sigma", (0, 55))), self.gen), labels
 
     def aux_validation_set(self):
-        """Fixed (x, labels) batches of the labelled set's held-out split at AWGN
-        ``labels.val_sigma`` (default 15), seeded."""
+        """Fixed (x, None, None, labels) batches (accuracy only, see :func:`validate`) of the
+        labelled set's held-out split at AWGN ``labels.val_sigma`` (default 15), seeded."""
         g = torch.Generator().manual_seed(4321)
         s = float(self.aux_cfg.get("val_sigma", 15))
         x, lab = self.aux.split("val")
         n = min(int(self.aux_cfg.get("val_images", 1000)), len(x))
-        return [(self._aux_input(x[i:i + 100], (s, s), g), lab[i:i + 100]) for i in range(0, n, 100)]
+        return [(self._awgn_input(x[i:i + 100], (s, s), g), None, None, lab[i:i + 100]) for i in range(0, n, 100)]
 
     def validation_set(self, level: float):
         """Fixed (x, y, post, labels) batches, seeded: centre crops of the held-out photos, or
@@ -267,12 +267,12 @@ def psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 @torch.no_grad()
 def validate(model: torch.nn.Module, pairs) -> dict[str, float]:
     """Mean PSNR (dB, of the image output) and accuracy (of the logits, when labelled) over
-    validation batches ``(x, y, post, labels)``. Keys: "psnr" and/or "acc"."""
+    validation batches ``(x, y, post, labels)`` (``y`` None: accuracy only). Keys: "psnr" and/or "acc"."""
     model.eval()
     ps, hits, n = [], 0, 0
     for x, y, post, labels in pairs:
         img, logits = split_output(model(x), labels is not None)
-        if img is not None:
+        if img is not None and y is not None:
             ps.append(psnr(post(img), y))
         if logits is not None:
             hits += int((logits.argmax(1) == labels).sum())
@@ -284,18 +284,6 @@ def validate(model: torch.nn.Module, pairs) -> dict[str, float]:
     if n:
         out["acc"] = hits / n
     return out
-
-
-@torch.no_grad()
-def aux_accuracy(model: torch.nn.Module, batches) -> float:
-    """Top-1 accuracy of a joint model's logits over ``(x, labels)`` batches."""
-    model.eval()
-    hits = n = 0
-    for x, lab in batches:
-        hits += int((split_output(model(x), True)[1].argmax(1) == lab).sum())
-        n += len(lab)
-    model.train()
-    return hits / max(1, n)
 
 
 def resolve_init(path: str) -> Path:
@@ -452,7 +440,7 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
                 for k, v in validate(model, ps).items():
                     vals[f"val_{k}@{lv}"] = v
             if aux_val is not None:
-                vals["val_acc@labels"] = aux_accuracy(model, aux_val)
+                vals["val_acc@labels"] = validate(model, aux_val)["acc"]
             # model selection: mean PSNR, or mean accuracy (x100) when there is no image output or
             # the image is not trained (a classifier on a frozen denoiser: loss ce only)
             sel = [v for k, v in vals.items() if k.startswith("val_psnr")] if image_loss else []
