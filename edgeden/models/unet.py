@@ -19,6 +19,8 @@ Choices the paper leaves open, and why:
 """
 from __future__ import annotations
 
+import re
+
 import torch
 from torch import nn
 
@@ -78,6 +80,46 @@ class UNet(nn.Module):
         if self.residual:
             y = y + xp[:, : self.out_channels]
         return crop_to(y, hw)
+
+    @torch.no_grad()
+    def load_narrower(self, state: dict[str, torch.Tensor]) -> None:
+        """Embed a narrower UNet's trained weights so that this wider one computes *exactly* the
+        same function (Net2Net-style widening with zero fan-out, used by recipes' ``init_widen``).
+
+        ``state``: a state dict of a UNet with the same ``d``, ``c``, in/out channels and
+        level widths <= this one's (float32 tensors). Each level's old channels keep their
+        places (first in the level; in a decoder's concatenated input, first in each half);
+        weights *from* the new channels into old ones are zero, so the output is unchanged,
+        while the new channels keep their fresh random fan-in and start learning as soon as
+        their (zero) fan-out weights get gradients. Raises ValueError on any other mismatch.
+        """
+        old_w = [int(state[f"enc.{i}.0.weight"].shape[0]) for i in range(self.d)]
+        if len(state) != len(self.state_dict()) or any(o > n for o, n in zip(old_w, self.widths)):
+            raise ValueError(f"load_narrower: widths {old_w} do not fit into {self.widths}")
+
+        def cols(name: str, n_in: int) -> torch.Tensor:  # new input index of each old input channel
+            m = re.fullmatch(r"dec\.(\d+)\.0\.weight", name)
+            if m:  # decoder input: cat([up(y), skip]), each half widened separately
+                i = int(m.group(1))
+                half = torch.arange(old_w[i])
+                return torch.cat([half, half + self.widths[i]])
+            return torch.arange(n_in)
+
+        for name, new in self.state_dict().items():
+            old = state[name].to(new.dtype)
+            if old.shape == new.shape:
+                new.copy_(old)
+                continue
+            if old.dim() == 1:  # bias: old channels first, new keep their init
+                new[: old.shape[0]] = old
+                continue
+            transposed = name.startswith("up.")  # ConvTranspose2d weight: (in, out, k, k)
+            nw, ow = (new.transpose(0, 1), old.transpose(0, 1)) if transposed else (new, old)
+            rows, idx = ow.shape[0], cols(name, ow.shape[1])
+            if nw.shape[2:] != ow.shape[2:] or rows > nw.shape[0] or int(idx.max()) >= nw.shape[1]:
+                raise ValueError(f"load_narrower: {name} {tuple(old.shape)} does not fit {tuple(new.shape)}")
+            nw[:rows] = 0  # old outputs read nothing from new inputs ...
+            nw[:rows, idx] = ow  # ... and exactly what they read before from the old ones
 
 
 

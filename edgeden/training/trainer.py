@@ -337,7 +337,13 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
         from safetensors.torch import load_file
 
         target = model.get_submodule(recipe.init_into) if recipe.init_into else model
-        target.load_state_dict(load_file(str(resolve_init(recipe.init))))
+        state = load_file(str(resolve_init(recipe.init)))
+        if recipe.init_widen:  # a wider net that starts as the exact function of the narrower one
+            if not hasattr(target, "load_narrower"):
+                raise ValueError(f"init_widen: {recipe.arch} cannot embed a narrower network")
+            target.load_narrower(state)
+        else:
+            target.load_state_dict(state)
     for name in recipe.freeze:  # trained no further (e.g. a shipped denoiser under a new classifier branch)
         for p in model.get_submodule(name).parameters():
             p.requires_grad_(False)

@@ -255,3 +255,37 @@ def test_member_section_names_each_members_start_weights():
     table = [r for r in rows if r.startswith("| 0 ") or r.startswith("| 1 ")]
     assert "| scratch |" in table[0] and "`training-state/a/last.safetensors`" in table[1]
     assert "0.01: 30.00 -> 31.00 (step 100)" in table[1]
+
+
+def test_init_widen_starts_as_the_narrower_network_and_trains(tmp_path, photo_dir):
+    """``init_widen``: a wider UNet (b = 12) embeds narrower trained weights (b = 8) so that it
+    computes the same output (UNet.load_narrower, zero fan-out of the new channels), then
+    trains; mismatched widths are an error naming the problem."""
+    from safetensors.torch import save_file
+
+    from edgeden.models import create_arch
+    from edgeden.training.trainer import build_model
+
+    narrow = create_arch("unet-s", in_channels=4, out_channels=3)
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for p in narrow.parameters():  # a "trained" net: no zero biases, so every weight matters
+            p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
+    init = tmp_path / "narrow.safetensors"
+    save_file({k: v.contiguous() for k, v in narrow.state_dict().items()}, str(init))
+    r = _recipe(tmp_path, photo_dir, name="tiny-widen", arch_args={"b": 12}, init=str(init), init_widen=True,
+                optim={"lr": 1e-3, "steps": 2, "warmup": 1})
+    wide = build_model(r)
+    wide.load_narrower(narrow.state_dict())
+    assert wide.widths == [12, 18, 27, 40] and narrow.widths == [8, 12, 18, 27]
+    x = torch.rand(2, 4, 36, 44, generator=gen)
+    with torch.no_grad():
+        torch.testing.assert_close(wide(x), narrow(x), rtol=1e-4, atol=1e-4)
+    run = train(r, out_root=tmp_path / "runs")
+    from safetensors.torch import load_file
+
+    w = load_file(str(run / "last.safetensors"))
+    assert w["enc.0.0.weight"].shape == (12, 4, 3, 3)
+    assert float(w["head.weight"][:, 8:].abs().sum()) > 0  # the new channels' fan-out learned
+    with pytest.raises(ValueError, match="do not fit"):
+        narrow.load_narrower(wide.state_dict())
