@@ -18,4 +18,4 @@ test: install
 	$(PY) -m pytest -p no:cacheprovider tests
 
 bench: install
-	$(PY) benchmarks/tiling_memory.py
+	$(PY) lab/benchmarks/tiling_memory.py

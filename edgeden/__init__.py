@@ -1,7 +1,7 @@
 """edgeden: batch-denoise photographs with small, efficient neural networks.
 
 Library entry points:
-    edgeden.core.pipeline.denoise_file / denoise_image
+    edgeden.pipeline.denoise_file / denoise_image
     edgeden.models.create_arch / list_archs
     edgeden.presets.list_presets / load_preset
 """

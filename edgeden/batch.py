@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from edgeden.core.io._common import RAW_EXTENSIONS, RGB_EXTENSIONS
+from edgeden.io.common import RAW_EXTENSIONS, RGB_EXTENSIONS
 from edgeden.core.types import EdgedenError
 
 RAW_EXTS = RAW_EXTENSIONS

@@ -105,11 +105,10 @@ def with_level_map(x: torch.Tensor, noise_map: bool, sigma=0.0) -> torch.Tensor:
     """The network input for images ``x`` (N, C, h, w) float in [0, 1]: for a model that takes a
     noise-level map (``noise_map``), x with one more channel holding ``sigma`` (scalar or (N,),
     std in [0, 1] units; 0 for a denoised thumbnail); else x unchanged."""
-    if not noise_map:
-        return x
-    from edgeden.training.data import with_noise_map
+    from edgeden.core.modelspec import ModelSpec
 
-    return with_noise_map(x, torch.as_tensor(sigma, dtype=x.dtype).reshape(-1).expand(len(x)))
+    var = torch.as_tensor(sigma, dtype=x.dtype).reshape(-1, 1) ** 2  # AWGN: S = 0, O = sigma^2
+    return ModelSpec(noise_map=bool(noise_map), channels=x.shape[1]).to_model(x, 0.0, var)
 
 
 def classifier_logits(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:

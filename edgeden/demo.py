@@ -34,7 +34,7 @@ def skimage_photo(name: str) -> np.ndarray:
 def make_noisy_raw(srgb_hwc: np.ndarray, shot: float, read: float | None = None, cfa: str = "RGGB",
                    black: int = 256, white: int = 4095, brightness: float = 1.0, seed: int = 0,
                    make: str = "edgeden", model: str = "synthetic camera") -> tuple[RawImage, np.ndarray]:
-    """A noisy Bayer raw (as :func:`edgeden.core.io.read_raw` would return it) from an sRGB photo.
+    """A noisy Bayer raw (as :func:`edgeden.io.read_raw` would return it) from an sRGB photo.
 
     The photo is unprocessed with the ISP's typical camera (``DEFAULT_WB``, ``DEFAULT_CCM``),
     scaled by ``brightness``, mosaiced in pattern ``cfa``, given Poisson-Gaussian noise of
@@ -50,7 +50,7 @@ def make_noisy_raw(srgb_hwc: np.ndarray, shot: float, read: float | None = None,
     from edgeden.core import isp
     from edgeden.core import noise as nm
     from edgeden.core.bayer import cfa_offsets
-    from edgeden.core.io import cam_to_srgb_from_xyz
+    from edgeden.core.colour import cam_to_srgb_from_xyz
 
     h, w = (srgb_hwc.shape[0] // 2) * 2, (srgb_hwc.shape[1] // 2) * 2
     x = torch.from_numpy(np.ascontiguousarray(srgb_hwc[:h, :w])).permute(2, 0, 1)[None].float()
@@ -75,7 +75,8 @@ def make_noisy_raw(srgb_hwc: np.ndarray, shot: float, read: float | None = None,
 
 def make_samples(folder: str | Path, seed: int = 0) -> list[Path]:
     """Write the demo inputs (see the module docstring) into ``folder``; returns their paths."""
-    from edgeden.core import io, isp
+    from edgeden import io
+    from edgeden.core import isp
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)

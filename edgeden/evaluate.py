@@ -170,7 +170,7 @@ def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None =
     PSNR/SSIM are means over images; for raw presets PSNR/SSIM are in sRGB after the ISP and
     ``raw_psnr`` in the packed raw domain.
     """
-    from edgeden.core.pipeline import denoise_array
+    from edgeden.pipeline import denoise_array
     from edgeden.core.precision import precision_name
     from edgeden.presets import build_model, get_preset
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 _spec = importlib.util.spec_from_file_location(
-    "merge_evals", Path(__file__).resolve().parents[1] / "benchmarks" / "merge_evals.py")
+    "merge_evals", Path(__file__).resolve().parents[1] / "lab" / "benchmarks" / "merge_evals.py")
 merge_evals = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(merge_evals)
 
@@ -50,7 +50,7 @@ def test_merge_refuses_start_chunks_with_gap_or_overlap(starts):
 
 
 _bspec = importlib.util.spec_from_file_location(
-    "beside_bm3d", Path(__file__).resolve().parents[1] / "benchmarks" / "beside_bm3d.py")
+    "beside_bm3d", Path(__file__).resolve().parents[1] / "lab" / "benchmarks" / "beside_bm3d.py")
 beside_bm3d = importlib.util.module_from_spec(_bspec)
 _bspec.loader.exec_module(beside_bm3d)
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import torch
 
-from edgeden.core import io
-from edgeden.core.pipeline import DenoiseOptions, denoise_array, denoise_file, raw_to_packed, packed_to_mosaic
+from edgeden import io
+from edgeden.pipeline import DenoiseOptions, denoise_array, denoise_file, raw_to_packed, packed_to_mosaic
 from edgeden.core.types import NoiseParams, RgbImage, UnsupportedInputError
 from edgeden.demo import make_noisy_raw, skimage_photo
 from edgeden.presets import build_model, get_preset

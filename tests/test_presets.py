@@ -12,10 +12,10 @@ from __future__ import annotations
 import pytest
 import torch
 
-from edgeden.core.pipeline import denoise_array
+from edgeden.pipeline import denoise_array
 from edgeden.demo import skimage_photo
 from edgeden.evaluate import NoiseSpec, _to_np, make_noisy, psnr
-from edgeden.presets import PRESET_DIR, _all_presets, build_model, list_presets
+from edgeden.presets import PRESET_DIR, all_presets, build_model, list_presets
 
 FLOORS = {"unet-m-srgb": [("awgn:25", 30.75), ("camera:0.004", 30.0)],
           "tsdn": [("raw:0.001", 40.4), ("raw:0.004", 36.4), ("raw:0.012", 33.7)],
@@ -25,7 +25,7 @@ FLOORS = {"unet-m-srgb": [("awgn:25", 30.75), ("camera:0.004", 30.0)],
           "fanet-nsma": [("raw:0.001", 40.4), ("raw:0.004", 36.2), ("raw:0.012", 33.3)],
           "scaoed-lite": [("raw:0.001", 40.4), ("raw:0.004", 36.5), ("raw:0.012", 33.4)],
           "dcnet": ("awgn:25", 30.75), "dcnet-seq": ("awgn:25", 30.75)}
-SHIPPED = [n for n in list_presets() if _all_presets()[n].root == PRESET_DIR]
+SHIPPED = [n for n in list_presets() if all_presets()[n].root == PRESET_DIR]
 
 
 def test_the_default_presets_ship():
@@ -35,7 +35,7 @@ def test_the_default_presets_ship():
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_preset_quality_floor(name):
     assert name in FLOORS, f"preset {name} has no quality floor in this test"
-    preset = _all_presets()[name]
+    preset = all_presets()[name]
     net = build_model(preset)  # verifies the sha256
     clean = skimage_photo("astronaut")[100:228, 150:278]
     floors = FLOORS[name] if isinstance(FLOORS[name], list) else [FLOORS[name]]
@@ -50,7 +50,7 @@ def test_shipped_preset_quality_floor(name):
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_preset_card_and_provenance(name):
-    p = _all_presets()[name]
+    p = all_presets()[name]
     assert (PRESET_DIR / "cards" / f"{name}.md").exists()
     prov = p.provenance
     assert prov["params"] > 0 and prov["macs_per_mp"] > 0 and prov["quality"] and prov["cpu_hours"] > 0
@@ -64,7 +64,7 @@ ACC_FLOORS: dict[str, dict[float, float]] = {
     "dcnet": {0.0: 0.565, 0.2: 0.545},  # measured 0.595 / 0.575 (2026-12-02)
     "dcnet-seq": {0.0: 0.52, 0.2: 0.535},  # measured 0.550 / 0.565
 }
-CLASSIFIERS = [n for n in SHIPPED if _all_presets()[n].classifier]
+CLASSIFIERS = [n for n in SHIPPED if all_presets()[n].classifier]
 
 
 @pytest.mark.parametrize("name", CLASSIFIERS)
@@ -77,7 +77,7 @@ def test_shipped_classifier_accuracy_floor(name, shared_data):
     z = np.load(shared_data / "cls" / "cifar10_subset.npz")
     x = torch.from_numpy(z["x_test"][::10]).permute(0, 3, 1, 2).float() / 255.0
     y = torch.from_numpy(z["y_test"][::10]).long()
-    preset = _all_presets()[name]
+    preset = all_presets()[name]
     net = build_model(preset)
     for sigma, floor in ACC_FLOORS[name].items():
         xn = x + sigma * torch.randn(x.shape, generator=torch.Generator().manual_seed(5))
@@ -94,7 +94,7 @@ def test_classify_flag_uses_the_most_accurate_shipped_classifier():
     if not CLASSIFIERS:
         pytest.skip("no classifier preset shipped")
     best = classifier_preset()
-    assert all(classifier_accuracy(best) >= classifier_accuracy(_all_presets()[n]) for n in CLASSIFIERS)
+    assert all(classifier_accuracy(best) >= classifier_accuracy(all_presets()[n]) for n in CLASSIFIERS)
     assert classifier_accuracy(best) > 0
 
 

@@ -1,6 +1,10 @@
 """Shared CLI helpers: option parsing, error rendering, state."""
 from __future__ import annotations
 
+from pathlib import Path
+
+from typing import Optional
+
 import typer
 
 from edgeden.core.types import EdgedenError, NoiseParams
@@ -66,3 +70,11 @@ def apply_precision(choice: str) -> None:
         set_precision(choice)
     except ValueError as e:
         fail(f"--precision: {e}", EXIT_USAGE)
+
+
+def load_profiles(path: Optional[Path]):
+    """The camera noise-profile table (darktable format) from --noise-profiles, else from the
+    default locations, else None. A bad file is one error line (EdgedenError)."""
+    from edgeden.io.noiseprofiles import find_camera_profiles
+
+    return find_camera_profiles(path)

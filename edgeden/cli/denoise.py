@@ -6,7 +6,7 @@ from typing import List, Optional
 
 import typer
 
-from edgeden.cli.common import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, STATE, fail, parse_noise
+from edgeden.cli.common import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, STATE, fail, load_profiles, parse_noise
 
 
 def denoise(
@@ -43,7 +43,7 @@ def denoise(
     Raw files (DNG and other Bayer raws) become denoised, still-mosaiced DNGs; PNG, TIFF and JPEG keep their format, bit depth and alpha. Existing complete outputs are skipped, so an interrupted run resumes where it stopped. Exit code 3 if any file failed.
     """  # noqa: E501 (one line per paragraph: the help text reflows it)
     from edgeden.batch import plan_jobs, run_jobs
-    from edgeden.core.pipeline import DenoiseOptions, denoise_file, outputs_for
+    from edgeden.pipeline import DenoiseOptions, denoise_file, outputs_for
     from edgeden.presets import default_preset, get_preset
 
     noise_p = parse_noise(noise)
@@ -53,12 +53,12 @@ def denoise(
         default_preset("rgb")  # fails early and clearly when no trained preset is installed
         fixed = None
     opts = DenoiseOptions(tile=tile, overlap=overlap, noise=noise_p, preview=preview, sidecar=sidecar, tiff=tiff,
-                          noise_profiles=_load_profiles(noise_profiles))
+                          noise_profiles=load_profiles(noise_profiles))
     if tile is not None and tile > 0 and tile <= 2 * (overlap if overlap is not None else (fixed.overlap if fixed else 32)):
         fail(f"--tile {tile} must be more than twice the overlap", EXIT_USAGE)
     plan = plan_jobs(list(paths), out)
     err = typer.echo
-    from edgeden.core.io import detect_kind
+    from edgeden.io import detect_kind
 
     def preset_for(path: Path):
         """The job's preset: --model, or the default for the input's kind."""
@@ -164,17 +164,6 @@ def denoise(
     err(f"{len(rep.done)} denoised, {len(rep.skipped)} skipped (already complete), {failed} failed "
         f"-> {out}{rate}", err=True)
     raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
-
-
-def _load_profiles(path: Optional[Path]):
-    """The camera noise-profile table (darktable format) from --noise-profiles or the defaults, or None."""
-    from edgeden.core import noise as nm
-
-    cands = [path] if path else list(nm.default_profile_paths())
-    for c in cands:
-        if c and Path(c).exists():
-            return nm.load_camera_profiles(c)
-    return None
 
 
 def register(app: typer.Typer) -> None:

@@ -16,12 +16,12 @@ def info(
                                         help="darktable noiseprofiles.json for camera profiles."),
 ) -> None:
     """Show format, size, CFA pattern, black/white levels, ISO, white balance, and the noise parameters edgeden would use (and where they come from)."""  # noqa: E501
-    from edgeden.core.info import file_info
-    from edgeden.cli.denoise import _load_profiles
+    from edgeden.info import file_info
+    from edgeden.cli.common import load_profiles
 
     if not file.exists():
         fail(f"{file}: no such file")
-    d = file_info(file, _load_profiles(noise_profiles))
+    d = file_info(file, load_profiles(noise_profiles))
     if as_json:
         typer.echo(json.dumps(d, indent=2, default=str))
         return

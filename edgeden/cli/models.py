@@ -8,10 +8,10 @@ import typer
 
 def preset_rows() -> list[dict]:
     """One dict per installed preset: name, domain, arch, params, MACs/MP, measured quality."""
-    from edgeden.presets import _all_presets, list_presets
+    from edgeden.presets import all_presets, list_presets
 
     rows = []
-    allp = _all_presets()
+    allp = all_presets()
     for name in list_presets():
         p = allp[name]
         prov = p.provenance or {}

@@ -13,7 +13,7 @@ def preview(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
 ) -> None:
     """Render FILE through the minimal ISP (white balance, demosaic, colour matrix, gamma, tone)."""
-    from edgeden.core.info import render_file
+    from edgeden.info import render_file
     from edgeden.cli.common import fail
 
     out = out or Path(file.name + ".preview.jpg")

@@ -1,4 +1,4 @@
-"""Core library: pure array/tensor functions; only ``edgeden.core.io`` touches the disk.
+"""Core library: pure array/tensor functions; only ``edgeden.io`` touches the disk.
 
 Array contract: float32, NCHW (or CHW for single images), values in [0, 1] after black/white
 level normalisation. Raw is packed to 4 channels in RGGB order at half resolution. Anything

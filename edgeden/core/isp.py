@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from edgeden.core.io.raw import SRGB_TO_XYZ, cam_to_srgb_from_xyz
+from edgeden.core.colour import SRGB_TO_XYZ, cam_to_srgb_from_xyz
 
 #: XYZ -> camera matrices of four cameras, as used by UPI's random colour-matrix sampler.
 UPI_XYZ_TO_CAM = np.array([

@@ -14,8 +14,8 @@ so every input looks like a camera with shot noise ``k_ref`` and no read noise: 
 trained at one noise level then serves all of them, and the noise level is known from the
 signal alone (std = sqrt(k_ref * g)). The inverse is exact: x = (g / k_ref - O / S^2) * S.
 
-Pure functions first (:func:`ksigma_forward`, :func:`ksigma_inverse`); :class:`KSigma` wraps a
-network with them.
+Pure functions: :func:`ksigma_forward`, :func:`ksigma_inverse`, :func:`exposure_gain`; how a
+network's input is built from them is :class:`edgeden.core.modelspec.ModelSpec`.
 """
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ import torch
 MIN_SHOT = 1e-8
 
 
-def _bcast(v, x: torch.Tensor) -> torch.Tensor:
+def broadcast_param(v, x: torch.Tensor) -> torch.Tensor:
     """Noise parameter -> a tensor that broadcasts against x (N, C, H, W).
 
     v: float, 0-d, (C,) per channel, (N, C) per sample and channel, or already 4-D.
@@ -57,8 +57,8 @@ def ksigma_forward(x: torch.Tensor, shot, read, k_ref: float) -> torch.Tensor:
         >>> torch.allclose(ksigma_inverse(y, 4e-3, 1e-5, 2e-3), x)
         True
     """
-    s = _bcast(shot, x).clamp_min(MIN_SHOT)
-    o = _bcast(read, x)
+    s = broadcast_param(shot, x).clamp_min(MIN_SHOT)
+    o = broadcast_param(read, x)
     return k_ref * (x / s + o / (s * s))
 
 
@@ -67,27 +67,9 @@ def ksigma_inverse(y: torch.Tensor, shot, read, k_ref: float) -> torch.Tensor:
 
     Args and shapes as :func:`ksigma_forward`; returns (N, C, H, W) float32 in x's scale.
     """
-    s = _bcast(shot, y).clamp_min(MIN_SHOT)
-    o = _bcast(read, y)
+    s = broadcast_param(shot, y).clamp_min(MIN_SHOT)
+    o = broadcast_param(read, y)
     return (y / k_ref - o / (s * s)) * s
-
-
-class KSigma(torch.nn.Module):
-    """Wrap a denoiser: forward transform, network, inverse transform.
-
-    ``forward(x, shot, read)`` takes x (N, C, H, W) in [0, 1] and the noise parameters as in
-    :func:`ksigma_forward`; the wrapped network sees the reference noise level only.
-    """
-
-    def __init__(self, net: torch.nn.Module, k_ref: float):
-        super().__init__()
-        self.net, self.k_ref = net, float(k_ref)
-
-    def forward(self, x: torch.Tensor, shot, read) -> torch.Tensor:
-        from edgeden.models import primary_output
-
-        y = primary_output(self.net(ksigma_forward(x, shot, read, self.k_ref)))
-        return ksigma_inverse(y, shot, read, self.k_ref)
 
 
 #: Largest gain :func:`exposure_gain` applies (about 6.6 stops).

@@ -10,7 +10,7 @@ variance. Every source is converted to :class:`~edgeden.core.types.NoiseParams` 
   (see :func:`noise_from_camera_profile` for the conversion);
 * :func:`estimate_noise` fits (S, O) to the image itself.
 
-Only :func:`load_camera_profiles` reads a file (a user-given path); nothing is shipped.
+Reading a profile file is :mod:`edgeden.io.noiseprofiles`'s job; nothing is shipped.
 """
 from __future__ import annotations
 
@@ -34,10 +34,7 @@ __all__ = [
     "sample_upi_noise",
     "upi_mean_read",
     "noise_std_map",
-    "noise_from_dng_profile",
     "CameraNoiseProfile",
-    "default_profile_paths",
-    "load_camera_profiles",
     "noise_from_camera_profile",
     "estimate_noise",
     "gat_forward",
@@ -183,42 +180,10 @@ def upi_mean_read(shot):
     return math.exp(_UPI_SLOPE * math.log(float(shot)) + _UPI_INTERCEPT)
 
 
-# --------------------------------------------------------------------------- DNG
-
-
-def noise_from_dng_profile(values: Sequence[float], planes: int) -> NoiseParams:
-    """Convert a DNG NoiseProfile tag (51041) to NoiseParams.
-
-    The tag holds pairs (S_i, O_i): either one pair for every plane or one pair per colour
-    plane (3 for a Bayer DNG with CFAPlaneColor R, G, B). Its scale is the DNG "linear
-    reference" scale, i.e. black-subtracted data divided by (white - black) -- the same
-    [0, 1] scale as edgeden's.
-
-    Args:
-        values: flat sequence of 2 * k floats, k = 1 or the number of colour planes.
-        planes: planes wanted (4 for packed RGGB, 3 for RGB, 1 for grey).
-
-    Returns:
-        NoiseParams with ``planes`` values each, source "dng-noiseprofile".
-
-    Raises:
-        ValueError: odd length, empty, non-finite, S <= 0 or O < 0.
-
-    >>> noise_from_dng_profile([1e-3, 1e-6, 2e-3, 2e-6, 3e-3, 3e-6], 4).shot
-    (0.001, 0.002, 0.002, 0.003)
-    """
-    v = [float(t) for t in values]
-    if not v or len(v) % 2:
-        raise ValueError(f"NoiseProfile needs pairs of values, got {len(v)}")
-    if not all(math.isfinite(t) for t in v):
-        raise ValueError(f"NoiseProfile has non-finite values: {v}")
-    s, o = tuple(v[0::2]), tuple(v[1::2])
-    if min(s) <= 0 or min(o) < 0:
-        raise ValueError(f"NoiseProfile has S <= 0 or O < 0: {v}")
-    tmp = NoiseParams(shot=s, read=o)
-    ps, po = tmp.per_plane(planes)
-    return NoiseParams(tuple(ps), tuple(po), source="dng-noiseprofile",
-                       detail=f"DNG NoiseProfile, {len(s)} pair(s)")
+def upi_shot_for_read(read: float) -> float:
+    """Inverse of :func:`upi_mean_read`: the shot S whose UPI mean read variance is ``read``
+    (0.0 when ``read`` <= 0). read: O >= 0 (image in [0, 1]). Returns S >= 0."""
+    return math.exp((math.log(read) - _UPI_INTERCEPT) / _UPI_SLOPE) if read > 0 else 0.0
 
 
 # --------------------------------------------------------------------------- darktable profiles
@@ -237,70 +202,6 @@ class CameraNoiseProfile:
     a: tuple[float, float, float]
     b: tuple[float, float, float]
     name: str = ""
-
-
-def default_profile_paths() -> list[Path]:
-    """Where a darktable ``noiseprofiles.json`` may be found, in order of preference.
-
-    The file is GPL-3 and is *not* shipped with edgeden; the pipeline looks for a user's
-    copy. First the paths in the environment variable ``EDGEDEN_NOISEPROFILES``
-    (``os.pathsep``-separated), then darktable's usual install locations (Linux packages,
-    /usr/local, Flatpak, Homebrew, macOS app bundle, Windows). Existence is not checked.
-
-    Returns:
-        list of Path.
-    """
-    out: list[Path] = []
-    env = os.environ.get("EDGEDEN_NOISEPROFILES", "")
-    out += [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
-    out += [
-        Path("/usr/share/darktable/noiseprofiles.json"),
-        Path("/usr/local/share/darktable/noiseprofiles.json"),
-        Path("/app/share/darktable/noiseprofiles.json"),
-        Path("/var/lib/flatpak/app/org.darktable.Darktable/current/active/files/share/darktable/noiseprofiles.json"),
-        Path("~/.local/share/flatpak/app/org.darktable.Darktable/current/active/files/share/darktable/noiseprofiles.json").expanduser(),
-        Path("/opt/homebrew/share/darktable/noiseprofiles.json"),
-        Path("/Applications/darktable.app/Contents/Resources/share/darktable/noiseprofiles.json"),
-    ]
-    if sys.platform.startswith("win"):
-        pf = os.environ.get("ProgramFiles", r"C:\Program Files")
-        out.append(Path(pf) / "darktable" / "share" / "darktable" / "noiseprofiles.json")
-    return out
-
-
-def load_camera_profiles(path: str | os.PathLike) -> list[CameraNoiseProfile]:
-    """Read a darktable ``noiseprofiles.json`` (the only disk access of this module).
-
-    Profiles marked ``"skip": true`` (rejected by darktable) are dropped.
-
-    Args:
-        path: path of the JSON file (format: ``{"noiseprofiles": [{"maker", "models":
-            [{"model", "profiles": [{"name", "iso", "a": [3], "b": [3]}]}]}]}``).
-
-    Returns:
-        list of CameraNoiseProfile.
-
-    Raises:
-        OSError if unreadable; ValueError if the format is not recognised.
-    """
-    with open(path, encoding="utf-8") as f:
-        data = json.load(f)
-    try:
-        makers = data["noiseprofiles"]
-        out: list[CameraNoiseProfile] = []
-        for mk in makers:
-            for mo in mk["models"]:
-                for p in mo["profiles"]:
-                    if p.get("skip"):
-                        continue
-                    out.append(CameraNoiseProfile(
-                        maker=str(mk["maker"]), model=str(mo["model"]), iso=float(p["iso"]),
-                        a=tuple(float(t) for t in p["a"]), b=tuple(float(t) for t in p["b"]),
-                        name=str(p.get("name", "")),
-                    ))
-    except (KeyError, TypeError) as e:
-        raise ValueError(f"{path}: not a darktable noiseprofiles.json ({e})") from e
-    return out
 
 
 _MAKER_NOISE_WORDS = {"corporation", "corp", "company", "co", "ltd", "inc", "imaging", "optical",
@@ -392,7 +293,7 @@ def noise_from_camera_profile(
     negative channel) is clamped to 0. Hence ``S = a_G``, ``O = max(b_G, 0)``.
 
     Args:
-        profiles: from :func:`load_camera_profiles`.
+        profiles: from :func:`edgeden.io.noiseprofiles.load_camera_profiles`.
         make, model: EXIF/LibRaw maker and model strings.
         iso: ISO speed; None gives None.
         planes: number of planes of the result (4 for packed RGGB raw).

@@ -66,7 +66,7 @@ class NoiseParams:
 
 @dataclass
 class RawImage:
-    """A Bayer camera raw as read from disk (see ``edgeden.core.io.read_raw``).
+    """A Bayer camera raw as read from disk (see ``edgeden.io.read_raw``).
 
     mosaic_u16: (H, W) uint16, the sensor values of the visible (cropped) area as stored,
                 black level not yet subtracted.
@@ -103,7 +103,7 @@ class RawImage:
 
 @dataclass
 class RgbImage:
-    """An RGB or grey image as read from disk (see ``edgeden.core.io.read_rgb``).
+    """An RGB or grey image as read from disk (see ``edgeden.io.read_rgb``).
 
     data_hwc: (H, W, C) float32 in [0, 1], C = 1 (grey) or 3 (RGB); alpha is split off.
     alpha:    (H, W) array in the file's own dtype (passed through untouched), or None.

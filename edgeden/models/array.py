@@ -14,7 +14,6 @@ The array is one module so that one weights file (keys ``members.<i>.*``) and on
 from __future__ import annotations
 
 import bisect
-import math
 from typing import Sequence
 
 import torch
@@ -28,10 +27,9 @@ def equivalent_shot(shot: float, read: float) -> float:
 
     shot, read: S and O of variance = S*x + O, image in [0, 1]. Returns S_eq >= 0.
     """
-    from edgeden.core.noise import _UPI_INTERCEPT, _UPI_SLOPE
+    from edgeden.core.noise import upi_shot_for_read
 
-    s_read = math.exp((math.log(read) - _UPI_INTERCEPT) / _UPI_SLOPE) if read > 0 else 0.0
-    return max(float(shot), s_read)
+    return max(float(shot), upi_shot_for_read(read))
 
 
 class SubrangeArray(nn.Module):

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -38,6 +39,7 @@ from typing import Any
 
 import yaml
 
+from edgeden.core.modelspec import ModelSpec
 from edgeden.core.types import EdgedenError
 
 PRESET_DIR = Path(__file__).parent
@@ -71,12 +73,18 @@ class Preset:
     root: Path = PRESET_DIR
 
     @property
+    def spec(self) -> ModelSpec:
+        """The network's input contract (:class:`edgeden.core.modelspec.ModelSpec`)."""
+        return ModelSpec(domain=self.domain, noise_map=self.noise_map, ksigma=self.ksigma, k_ref=self.k_ref,
+                         gain_target=self.gain_target)
+
+    @property
     def image_channels(self) -> int:
-        return 4 if self.domain == "raw" else 3
+        return self.spec.image_channels
 
     @property
     def in_channels(self) -> int:
-        return self.image_channels + (1 if self.noise_map else 0)
+        return self.spec.in_channels
 
     @property
     def weights_path(self) -> Path:
@@ -90,6 +98,8 @@ _FIELDS = set(Preset.__dataclass_fields__) - {"root"}
 def parse_preset(path: Path) -> Preset:
     """Read and validate one preset YAML (unknown keys and bad values raise ValueError)."""
     raw = yaml.safe_load(path.read_text()) or {}
+    if not isinstance(raw, dict):
+        raise ValueError(f"{path}: a preset must be a mapping")
     unknown = set(raw) - _FIELDS
     if unknown:
         raise ValueError(f"{path}: unknown preset keys {sorted(unknown)}")
@@ -110,23 +120,44 @@ def preset_dirs() -> list[Path]:
     return [PRESET_DIR, *extra]
 
 
-def _all_presets() -> dict[str, Preset]:
+def all_presets() -> dict[str, Preset]:
+    """Every preset found (name -> Preset), with or without its weights file present."""
     return _scan(tuple(str(d) for d in preset_dirs()))
+
+
+def reload_presets() -> None:
+    """Forget the cached preset scan (after writing a preset or changing $EDGEDEN_PRESET_PATH)."""
+    _scan.cache_clear()
+
+
+#: Largest preset YAML read (a preset is a few KB; anything bigger is not one).
+MAX_PRESET_BYTES = 1 << 20
 
 
 @lru_cache(maxsize=8)
 def _scan(dirs: tuple[str, ...]) -> dict[str, Preset]:
+    """Presets of ``dirs``; the package's must parse, a user folder's bad file is skipped with
+    one warning line on stderr (the other presets keep working)."""
     out = {}
     for d in dirs:
         for p in sorted(Path(d).glob("*.yaml")):
-            pr = parse_preset(p)
+            try:
+                if Path(d) != PRESET_DIR and (not p.is_file() or p.stat().st_size > MAX_PRESET_BYTES):
+                    raise ValueError(f"{p}: not a regular file of at most {MAX_PRESET_BYTES} bytes")
+                pr = parse_preset(p)
+            except (ValueError, TypeError, OSError, yaml.YAMLError) as e:
+                if Path(d) == PRESET_DIR:
+                    raise
+                msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+                print(f"edgeden: warning: skipped preset file {p}: {msg}", file=sys.stderr)
+                continue
             out[pr.name] = pr
     return out
 
 
 def list_presets() -> list[str]:
     """Names of the presets whose trained weights ship with the package."""
-    return [n for n, p in _all_presets().items() if p.weights_path.exists()]
+    return [n for n, p in all_presets().items() if p.weights_path.exists()]
 
 
 def get_preset(name: str) -> Preset:
@@ -135,7 +166,7 @@ def get_preset(name: str) -> Preset:
     if name not in avail:
         hint = f"available: {', '.join(avail)}" if avail else "no trained presets are installed"
         raise EdgedenError(f"unknown model preset {name!r} ({hint}); see `edgeden models`")
-    return _all_presets()[name]
+    return all_presets()[name]
 
 
 def default_preset(kind: str = "rgb") -> str:
@@ -149,7 +180,7 @@ def default_preset(kind: str = "rgb") -> str:
     for n in DEFAULT_PRESETS.get(kind, ()):
         if n in avail:
             return n
-    allp = _all_presets()
+    allp = all_presets()
     want = "raw" if kind == "raw" else "srgb"
     # plain denoisers before joint denoise+classify presets
     same = sorted((n for n in avail if allp[n].domain == want), key=lambda n: allp[n].classifier is not None)
@@ -171,7 +202,7 @@ def classifier_accuracy(p: Preset) -> float:
 def classifier_preset() -> Preset:
     """The installed preset used by ``--classify``: of those with a classifier head, the one
     with the best measured accuracy (then by name)."""
-    allp = _all_presets()
+    allp = all_presets()
     cands = sorted((n for n in list_presets() if allp[n].classifier),
                    key=lambda n: (-classifier_accuracy(allp[n]), n))
     if cands:
@@ -205,7 +236,7 @@ def build_model(preset: Preset | str, verify: bool = True):
     if verify and sha256_file(wp) != pr.sha256:
         raise EdgedenError(f"{wp}: sha256 does not match preset {pr.name!r} (corrupt or replaced weights file)")
     def one():
-        return create_arch(pr.arch, in_channels=pr.in_channels, out_channels=pr.image_channels, **pr.arch_args)
+        return create_arch(pr.arch, **pr.spec.arch_kwargs(), **pr.arch_args)
 
     if pr.array:
         from edgeden.models.array import SubrangeArray

@@ -85,8 +85,8 @@ def camera_srgb_batch(clean: torch.Tensor, gen: torch.Generator, shot: float | N
     or a fixed ``shot`` with UPI's mean read noise), rendered back through our ISP.
 
     clean: (N, 3, H, W) float32 in [0, 1], H and W even. Returns (noisy, clean target rendered
-    through the same ISP, std map (N, 3, H, W)): the map is what the product computes at
-    inference, ``noise_std_map(noisy, estimate_noise_or_fallback(noisy))`` per sample.
+    through the same ISP, shot (N, 3), read (N, 3)): the noise parameters the product would use
+    at inference, ``estimate_noise_or_fallback(noisy)`` per sample (for the model's noise map).
     """
     from edgeden.core import isp
     from edgeden.core import noise as nm
@@ -94,23 +94,10 @@ def camera_srgb_batch(clean: torch.Tensor, gen: torch.Generator, shot: float | N
     n = clean.shape[0]
     s = None if shot is None else torch.full((n,), float(shot))
     noisy, target = isp.synthetic_camera_noise_srgb(clean, gen, shot=s)
-    std = torch.stack([nm.noise_std_map(noisy[i], nm.estimate_noise_or_fallback(noisy[i])) for i in range(n)])
-    return noisy, target, std
-
-
-def with_noise_map(noisy: torch.Tensor, std: torch.Tensor) -> torch.Tensor:
-    """Append a one-channel noise-level map to the model input.
-
-    noisy: (N, C, H, W); std: (N,) per-image sigma, or (N, 1|C, H, W) per-pixel std, in the
-    same [0, 1] units as the data. Returns (N, C + 1, H, W) where the last channel is the
-    (channel-averaged) standard deviation.
-    """
-    n, _, h, w = noisy.shape
-    if std.dim() == 1:
-        m = std.view(n, 1, 1, 1).expand(n, 1, h, w)
-    else:
-        m = std.mean(1, keepdim=True).expand(n, 1, h, w)
-    return torch.cat([noisy, m.to(noisy.dtype)], 1)
+    est = [nm.estimate_noise_or_fallback(noisy[i]).per_plane(3) for i in range(n)]
+    shot_c = torch.tensor([e[0] for e in est], dtype=torch.float32)
+    read_c = torch.tensor([e[1] for e in est], dtype=torch.float32)
+    return noisy, target, shot_c, read_c
 
 
 def raw_upi_batch(clean_srgb: torch.Tensor, gen: torch.Generator, dark_prob: float = 0.5,

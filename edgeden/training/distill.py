@@ -11,7 +11,7 @@ Two losses, both against a frozen teacher that takes the same input as the stude
 
 Recipe::
 
-    teacher: {arch: tsdn, weights: training-state/tsdn-raw/shipped.safetensors}   # or a shipped file name
+    teacher: {arch: tsdn, weights: preset:tsdn/members.0}   # see edgeden.training.weights
     loss: {charbonnier: 1.0, kd: 1.0, fm: 1.0}
 """
 from __future__ import annotations
@@ -34,19 +34,17 @@ class Teacher:
     """A frozen denoiser giving distillation targets.
 
     Args:
-        spec: the recipe's ``teacher`` mapping: ``arch``, ``weights`` (path or shipped weights
-            file name), optional ``arch_args``.
+        spec: the recipe's ``teacher`` mapping: ``arch``, ``weights`` (a reference of
+            :mod:`edgeden.training.weights`), optional ``arch_args``.
         in_channels, out_channels: as the student's (the teacher must take the same input).
     """
 
-    def __init__(self, spec: dict[str, Any], in_channels: int, out_channels: int):
-        from safetensors.torch import load_file
-
-        from edgeden.training.trainer import resolve_init
+    def __init__(self, spec: dict[str, Any], in_channels: int, out_channels: int, source: str | None = None):
+        from edgeden.training.weights import load_init
 
         self.net = create_arch(spec["arch"], in_channels=in_channels, out_channels=out_channels,
                                **spec.get("arch_args", {}))
-        self.net.load_state_dict(load_file(str(resolve_init(spec["weights"]))))
+        self.net.load_state_dict(load_init(spec["weights"], source))
         self.net.eval()
         for p in self.net.parameters():
             p.requires_grad_(False)

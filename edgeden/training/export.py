@@ -23,7 +23,8 @@ from pathlib import Path
 import torch
 import yaml
 
-from edgeden.presets import PRESET_DIR, Preset, _scan
+from edgeden.core.modelspec import ModelSpec
+from edgeden.presets import PRESET_DIR, Preset, reload_presets
 
 
 class _ProductPath(torch.nn.Module):
@@ -107,13 +108,12 @@ def export(run: Path, name: str, description: str, datas: list[str], noises: lis
         shutil.copyfile(run / f"{weights}.safetensors", wfile)
     sha = hashlib.sha256(wfile.read_bytes()).hexdigest()
     domain = rec["domain"]
-    image_c = 4 if domain == "raw" else 3
-    in_c = image_c + (1 if rec.get("noise_map") else 0)
+    spec = ModelSpec.from_mapping(rec)
     from edgeden.models import create_arch
 
     with torch.device("meta"):  # built, not run: arch_args may hold names measure() takes (``width``)
-        net = create_arch(rec["arch"], in_channels=in_c, out_channels=image_c, **(rec.get("arch_args") or {}))
-    cx = measure(_ProductPath(net), in_c, 256, 256)
+        net = create_arch(rec["arch"], **spec.arch_kwargs(), **(rec.get("arch_args") or {}))
+    cx = measure(_ProductPath(net), spec.in_channels, 256, 256)
     # MACs per megapixel *of the photo*: a packed raw pixel is 4 photo pixels
     macs_per_mp = cx["macs"] / (256 * 256) * 1e6 / (4 if domain == "raw" else 1)
     doc = {"name": name, "arch": rec["arch"], "arch_args": rec.get("arch_args") or {}, "domain": domain,
@@ -148,7 +148,7 @@ def export(run: Path, name: str, description: str, datas: list[str], noises: lis
     doc["provenance"] = prov
     yml = dest / f"{name}.yaml"
     yml.write_text(yaml.safe_dump(doc, sort_keys=False))
-    _scan.cache_clear()
+    reload_presets()
     preset = Preset(**doc, root=dest)
     evals = []
     for data in datas:
@@ -167,7 +167,7 @@ def export(run: Path, name: str, description: str, datas: list[str], noises: lis
     prov["speed_mp_per_s"] = round(sorted(speeds)[len(speeds) // 2], 3) if speeds else None
     prov["conv_peak_gflops"] = evals[0]["conv_peak_gflops"] if evals else None
     yml.write_text(yaml.safe_dump(doc, sort_keys=False))
-    _scan.cache_clear()
+    reload_presets()
     (dest / "cards" / f"{name}.md").write_text(model_card(doc, rec, summ, evals, joint))
     return yml
 

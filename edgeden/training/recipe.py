@@ -22,11 +22,14 @@ see ``edgeden.training.distill``).
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from edgeden.core.modelspec import ModelSpec
 
 
 @dataclass
@@ -57,20 +60,28 @@ class Recipe:
     stages: list[dict[str, Any]] | None = None  # staged program (edgeden.training.stages)
     teacher: dict[str, Any] | None = None  # distillation teacher (edgeden.training.distill)
     notes: str = ""
+    source: str | None = None  # the YAML file it was read from (set by load_recipe, not a key)
+
+    @property
+    def spec(self) -> ModelSpec:
+        """The network's input contract, the same object a preset exported from this recipe
+        gives inference (``in_channels`` here overrides the image channels, e.g. 1 for grey)."""
+        return ModelSpec(domain=self.domain, noise_map=self.noise_map, ksigma=self.ksigma, k_ref=self.k_ref,
+                         gain_target=self.gain_target, channels=self.in_channels)
 
     @property
     def image_channels(self) -> int:
         """Channels of the image itself: 4 for packed raw, 3 for sRGB (unless overridden)."""
-        if self.in_channels:
-            return self.in_channels
-        return 4 if self.domain == "raw" else 3
+        return self.spec.image_channels
 
     @property
     def model_in_channels(self) -> int:
-        return self.image_channels + (1 if self.noise_map else 0)
+        return self.spec.in_channels
 
 
-_FIELDS = set(Recipe.__dataclass_fields__)
+_FIELDS = set(Recipe.__dataclass_fields__) - {"source"}
+#: Run names: one folder name under the output root (no separators, no "..").
+NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def load_recipe(path: str | Path) -> Recipe:
@@ -91,6 +102,8 @@ def load_recipe(path: str | Path) -> Recipe:
     for req in ("name", "arch"):
         if req not in raw:
             raise ValueError(f"{p}: missing required key {req!r}")
+    if not (isinstance(raw["name"], str) and NAME_RE.match(raw["name"]) and ".." not in raw["name"]):
+        raise ValueError(f"{p}: name {raw['name']!r} must be a plain folder name (letters, digits, . _ -)")
     if raw.get("domain", "srgb") not in ("srgb", "raw"):
         raise ValueError(f"{p}: domain must be 'srgb' or 'raw'")
     if raw.get("stages") is not None:
@@ -100,4 +113,4 @@ def load_recipe(path: str | Path) -> Recipe:
     t = raw.get("teacher")
     if t is not None and not (isinstance(t, dict) and "arch" in t and "weights" in t):
         raise ValueError(f"{p}: teacher needs arch and weights")
-    return Recipe(**raw)
+    return Recipe(**raw, source=str(p))

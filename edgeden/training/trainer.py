@@ -1,6 +1,7 @@
 """The training loop behind ``edgeden train``: seeded, checkpointed, resumable.
 
-Outputs under ``runs/<recipe.name>/``: ``last.pt`` (model, optimiser, step, RNG state, stage),
+Outputs under ``runs/<recipe.name>/``: ``state.safetensors`` (model, optimiser, step, RNG state,
+stage; no pickle, see :mod:`edgeden.training.checkpoint`),
 ``best.safetensors`` and ``last.safetensors`` (weights only), ``log.jsonl`` (one JSON line per
 log/validation/stage event), a copy of the recipe, and for staged programs ``arch.json`` (the
 architecture the program ended with).
@@ -19,15 +20,16 @@ from safetensors.torch import save_file
 
 from edgeden.models import create_arch, primary_output
 from edgeden.paths import resolve_data
+from edgeden.training import checkpoint as CK
 from edgeden.training import data as D
+from edgeden.training.weights import load_init
 from edgeden.training.losses import combined
 from edgeden.training.recipe import Recipe
 
 
 def build_model(recipe: Recipe) -> torch.nn.Module:
     """The recipe's architecture with input channels for its domain (+1 for a noise map)."""
-    return create_arch(recipe.arch, in_channels=recipe.model_in_channels, out_channels=recipe.image_channels,
-                       **recipe.arch_args)
+    return create_arch(recipe.arch, **recipe.spec.arch_kwargs(), **recipe.arch_args)
 
 
 def split_output(out, labelled: bool) -> tuple[torch.Tensor | None, torch.Tensor | None]:
@@ -157,32 +159,20 @@ class BatchSource:
                 xs.append(self._awgn_input(clean[:na], rng, gen))
                 ys.append(clean[:na])
             if na < clean.shape[0]:
-                noisy, target, std = D.camera_srgb_batch(clean[na:], gen, shot=shot)
-                xs.append(D.with_noise_map(noisy, std) if r.noise_map else noisy)
+                noisy, target, shot_c, read_c = D.camera_srgb_batch(clean[na:], gen, shot=shot)
+                xs.append(r.spec.to_model(noisy, shot_c, read_c))
                 ys.append(target)
             return torch.cat(xs), torch.cat(ys), DomainMap()
         if kind == "raw-upi":
-            from edgeden.core import ksigma as ks
-
             b = D.raw_upi_batch(clean, gen, dark_prob=0.0 if level is not None else float(r.noise.get("dark_prob", 0.5)),
                                 dark_range=tuple(r.noise.get("dark_range", (0.02, 1.0))), shot=level,
                                 shot_range=r.noise.get("shot_range"))
             n = clean.shape[0]
-            shot, read = b["shot"].view(n, 1, 1, 1), b["read"].view(n, 1, 1, 1)
+            spec = r.spec
+            shot, read = b["shot"].view(n, 1), b["read"].view(n, 1)
             scale = b["scale"].view(n, 1, 1, 1)
-            x = b["noisy"]
-            gain = torch.ones(n, 1, 1, 1)
-            if r.gain_target:  # exposure normalisation (see edgeden.core.ksigma.exposure_gain)
-                gain = ks.exposure_gain(x, r.gain_target)
-            if r.ksigma:
-                x = ks.ksigma_forward(x, shot, read, r.k_ref)
-            x = x * gain
-            if r.noise_map:  # the same map as edgeden.core.pipeline.denoise_array gives
-                if r.ksigma:  # std in the transformed domain is sqrt(k_ref * y)
-                    std = torch.sqrt(torch.clamp(x / gain, min=0) * r.k_ref) * gain
-                else:
-                    std = torch.sqrt(torch.clamp(b["noisy"], min=0) * shot + read) * gain
-                x = torch.cat([x, std.mean(1, keepdim=True)], 1)
+            gain = spec.gain(b["noisy"])  # per sample, as the product computes it per image
+            x = spec.to_model(b["noisy"], shot, read, gain)
             # Loss in the linear raw domain of the (possibly darkened) sample itself. Dividing by
             # the darkening factor instead (loss on the undarkened scale) amplified the errors of
             # the darkest samples up to 50x: measured, they swamped the loss and TSDN gained only
@@ -192,16 +182,11 @@ class BatchSource:
             y = b["clean"] / scale if undarken else b["clean"]
 
             def post(p, shot=shot, read=read, scale=scale, gain=gain):
-                p = p / gain
-                if r.ksigma:
-                    p = ks.ksigma_inverse(p, shot, read, r.k_ref)
+                p = spec.from_model(p, shot, read, gain)
                 return p / scale if undarken else p
 
             def pre(t, shot=shot, read=read, scale=scale, gain=gain):
-                t = t * scale if undarken else t
-                if r.ksigma:
-                    t = ks.ksigma_forward(t, shot, read, r.k_ref)
-                return t * gain
+                return spec.transform(t * scale if undarken else t, shot, read, gain)
 
             return x, y, DomainMap(post, pre)
         raise ValueError(f"unknown noise kind {kind!r}")
@@ -221,7 +206,7 @@ class BatchSource:
         """clean (N, C, h, w) in [0, 1] plus AWGN sigma ~ U(rng) (0..255 units), with the noise map
         when the recipe takes one: (N, C_in, h, w)."""
         noisy, sigma = D.awgn_batch(clean, rng, gen)
-        return D.with_noise_map(noisy, sigma) if self.recipe.noise_map else noisy
+        return self.recipe.spec.to_model(noisy, 0.0, (sigma ** 2).view(-1, 1))
 
     def next_aux(self) -> tuple[torch.Tensor, torch.Tensor]:
         """A labelled batch for joint training: (noisy x (N, C_in, h, w) with AWGN sigma ~
@@ -286,18 +271,6 @@ def validate(model: torch.nn.Module, pairs) -> dict[str, float]:
     return out
 
 
-def resolve_init(path: str) -> Path:
-    """A recipe's ``init`` weights: a path (as given, or relative to the checkout's root, e.g.
-    ``training-state/...``), or a shipped preset's weights file name."""
-    from edgeden.presets import PRESET_DIR
-
-    p = Path(path)
-    for cand in (p, Path(__file__).resolve().parents[2] / p, PRESET_DIR / "weights" / p.name):
-        if cand.exists():
-            return cand
-    raise FileNotFoundError(f"init weights {path}: no such file")
-
-
 def bf16_is_fast() -> bool:
     """True when this CPU has native bf16 (AVX512-BF16 or AMX: :func:`edgeden.core.precision.native_bf16`).
 
@@ -311,7 +284,7 @@ def bf16_is_fast() -> bool:
 
 def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = None, resume: bool = False,
           progress: Callable[[int, int, dict], None] | None = None) -> Path:
-    """Run ``recipe`` for ``steps`` (default: the recipe's), resuming from ``last.pt`` if asked.
+    """Run ``recipe`` for ``steps`` (default: the recipe's), resuming from ``state.safetensors`` if asked.
 
     Returns the run folder. Deterministic given the recipe's seed (and the resume point).
     """
@@ -333,11 +306,9 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
         with torch.no_grad():
             for p in mods[name].parameters(recurse=False):
                 p.zero_()
-    if recipe.init and not (resume and (out / "last.pt").exists()):  # fine-tune from shipped weights
-        from safetensors.torch import load_file
-
+    if recipe.init and not (resume and (out / CK.STATE_FILE).exists()):  # fine-tune from given weights
         target = model.get_submodule(recipe.init_into) if recipe.init_into else model
-        state = load_file(str(resolve_init(recipe.init)))
+        state = load_init(recipe.init, recipe.source)
         if recipe.init_widen:  # a wider net that starts as the exact function of the narrower one
             if not hasattr(target, "load_narrower"):
                 raise ValueError(f"init_widen: {recipe.arch} cannot embed a narrower network")
@@ -356,8 +327,11 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
         return torch.Generator().manual_seed(recipe.seed * 1000 + index)
 
     step, best = 0, -1.0
-    ckpt = out / "last.pt"
-    st = torch.load(ckpt, weights_only=False) if resume and ckpt.exists() else None
+    ckpt = out / CK.STATE_FILE
+    if resume and not ckpt.exists() and (out / "last.pt").exists():
+        raise ValueError(f"{out / 'last.pt'}: a pickle checkpoint of an older edgeden; it is not loaded "
+                         f"(unpickling can run code). Start the run again, or from its weights with `init`")
+    st = CK.read_meta(ckpt) if resume and ckpt.exists() else None
     if st is not None and st.get("program"):  # resuming: the stages so far rebuild the architecture
         program = S.Program(recipe.stages, total, st["program"])
     if recipe.stages:  # ops of the stages done so far (the first stage's op on a fresh run)
@@ -369,15 +343,13 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
     if recipe.teacher:
         from edgeden.training.distill import Teacher
 
-        teacher = Teacher(recipe.teacher, recipe.model_in_channels, recipe.image_channels)
+        teacher = Teacher(recipe.teacher, **recipe.spec.arch_kwargs(), source=recipe.source)
     distill_w = {k: float(recipe.loss[k]) for k in ("kd", "fm", "fm_style") if recipe.loss.get(k)}
     if distill_w and teacher is None:
         raise ValueError(f"recipe {recipe.name}: loss {', '.join(distill_w)} needs a teacher")
     if st is not None:
-        model.load_state_dict(st["model"])
-        opt.load_state_dict(st["optim"])
-        gen.set_state(st["gen"])
-        step, best = st["step"], st.get("best", -1.0)
+        st = CK.load_state(ckpt, model, opt, gen)
+        step, best = int(st["step"]), float(st.get("best", -1.0))
     src = BatchSource(recipe, gen)
     val_levels = recipe.noise.get("val_levels", [25] if recipe.noise.get("kind", "awgn") == "awgn" else [4e-3])
     val_sets = {lv: src.validation_set(lv) for lv in val_levels}
@@ -398,10 +370,7 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
         save_file(sd, str(out / f"{tag}.safetensors"))
 
     def checkpoint() -> None:
-        tmp = out / "last.pt.tmp"
-        torch.save({"model": model.state_dict(), "optim": opt.state_dict(), "gen": gen.get_state(),
-                    "step": step, "best": best, "program": program.state() if recipe.stages else None}, tmp)
-        tmp.replace(ckpt)
+        CK.save_state(ckpt, model, opt, gen, step, best, program.state() if recipe.stages else None)
         save("last")
 
     while step < total:

@@ -12,7 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from edgeden.cli import app
-from edgeden.core import io
+from edgeden import io
 from edgeden.demo import make_noisy_raw, skimage_photo
 
 runner = CliRunner()
@@ -64,9 +64,9 @@ def test_models_lists_installed_presets_as_json(tiny_presets):
 def test_models_shows_the_joint_table_of_classifier_presets():
     """Shipped DC-Net presets: `edgeden models` prints their 11-level accuracy/PSNR/SSIM table
     beside the models trained alone, and --json carries it with the calibration."""
-    from edgeden.presets import PRESET_DIR, _all_presets
+    from edgeden.presets import PRESET_DIR, all_presets
 
-    joint = [n for n, p in _all_presets().items() if p.classifier and p.root == PRESET_DIR]
+    joint = [n for n, p in all_presets().items() if p.classifier and p.root == PRESET_DIR]
     if not joint:
         pytest.skip("no classifier preset shipped")
     rows = {row["name"]: row for row in json.loads(run("models", "--json").output)}
@@ -83,13 +83,13 @@ def test_without_presets_models_lists_none_and_denoise_says_so(tmp_path, monkeyp
 
     monkeypatch.setattr(pr, "PRESET_DIR", tmp_path / "empty")
     monkeypatch.delenv("EDGEDEN_PRESET_PATH", raising=False)
-    pr._scan.cache_clear()
+    pr.reload_presets()
     assert json.loads(run("models", "--json").output) == []
     assert "No trained model presets" in run("models").output
     r = run("denoise", photos, "-o", tmp_path / "out")
     assert r.exit_code == 1
     assert "no trained model presets are installed" in r.output
-    pr._scan.cache_clear()
+    pr.reload_presets()
 
 
 def test_models_archs_shows_measured_and_paper_figures():
@@ -230,7 +230,7 @@ def test_unwritable_output_path_is_one_line(tmp_path, photos, tiny_presets):
 
 def test_failed_write_leaves_no_partial_file(tmp_path, photos, tiny_presets, monkeypatch):
     """A crash in the middle of writing (as a kill would) leaves neither the file nor a temp."""
-    from edgeden.core.io import rgb
+    from edgeden.io import rgb
 
     real = rgb._write_png
 
@@ -277,7 +277,7 @@ def test_default_preset_is_chosen_per_input_kind(tmp_path, photos, tiny_presets,
 
     monkeypatch.setattr(pr, "PRESET_DIR", tmp_path / "no-package-presets")
     monkeypatch.setattr(pr, "DEFAULT_PRESETS", {"raw": ("tiny-raw",), "rgb": ("tiny-srgb",)})
-    pr._scan.cache_clear()
+    pr.reload_presets()
     out = tmp_path / "out"
     r = run("denoise", photos, "-o", out)
     assert r.exit_code == 0, r.output
@@ -286,7 +286,7 @@ def test_default_preset_is_chosen_per_input_kind(tmp_path, photos, tiny_presets,
     # no raw preset preferred or installed for RGB: falls back by domain
     monkeypatch.setattr(pr, "DEFAULT_PRESETS", {})
     assert pr.default_preset("raw") == "tiny-raw" and pr.default_preset("rgb") == "tiny-srgb"
-    pr._scan.cache_clear()
+    pr.reload_presets()
 
 
 def test_classifier_preset_fills_the_sidecar_and_classify_flag(tmp_path, photos, tiny_presets):
@@ -315,10 +315,10 @@ def test_classify_without_classifier_preset_is_a_clear_error(tmp_path, photos, t
     (tmp_path / "only" / "weights" / "tiny-srgb.safetensors").write_bytes(
         (tiny_presets / "weights" / "tiny-srgb.safetensors").read_bytes())
     monkeypatch.setenv("EDGEDEN_PRESET_PATH", str(tmp_path / "only"))
-    pr._scan.cache_clear()
+    pr.reload_presets()
     r = run("denoise", photos / "sub" / "b.png", "-m", "tiny-srgb", "-o", tmp_path / "o", "--classify")
     assert r.exit_code == 1 and "classifier head" in r.output
-    pr._scan.cache_clear()
+    pr.reload_presets()
 
 
 def test_output_folder_refusing_writes_is_one_line_per_file(tmp_path, photos, tiny_presets, monkeypatch):
@@ -326,7 +326,7 @@ def test_output_folder_refusing_writes_is_one_line_per_file(tmp_path, photos, ti
     file), simulated so it runs as root too: one line per file, the batch goes on, exit 3."""
     import errno
 
-    from edgeden.core.io import atomic
+    from edgeden.io import atomic
 
     real_open = os.open
     out = tmp_path / "ro"

@@ -39,7 +39,7 @@ def write_reference_dng(path: Path, mosaic: np.ndarray, cfa: str, black: tuple[i
                         photometric: int = 32803, cfa_dim=(2, 2)) -> Path:
     """Minimal DNG written directly with tifffile (raw in IFD0, like the GoPro files).
 
-    Independent of ``edgeden.core.io.write_dng`` so that ``read_raw`` is tested against a
+    Independent of ``edgeden.io.write_dng`` so that ``read_raw`` is tested against a
     file our own writer did not make. ``black`` is per 2x2 position in reading order.
     """
     import tifffile
@@ -79,7 +79,7 @@ def reference_dng():
 @pytest.fixture
 def synthetic_raw():
     """Factory: cfa -> RawImage with a random mosaic and distinct per-position black levels."""
-    from edgeden.core.io import cam_to_srgb_from_xyz
+    from edgeden.core.colour import cam_to_srgb_from_xyz
     from edgeden.core.types import NoiseParams, RawImage
 
     def make(cfa: str = "RGGB", h: int = 24, w: int = 36, seed: int = 0, **kw) -> RawImage:

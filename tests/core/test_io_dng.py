@@ -6,7 +6,8 @@ import pytest
 import rawpy
 import tifffile
 
-from edgeden.core.io import cam_to_srgb_from_xyz, find_stale_temps, read_raw, write_dng
+from edgeden.core.colour import cam_to_srgb_from_xyz
+from edgeden.io import find_stale_temps, read_raw, write_dng
 from edgeden.core.types import CFA_PATTERNS, NoiseParams
 
 _CFA_BYTES = {"RGGB": b"\x00\x01\x01\x02", "BGGR": b"\x02\x01\x01\x00",

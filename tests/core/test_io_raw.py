@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 import rawpy
 
-from edgeden.core.io import (
-    MAX_PIXELS, SRGB_TO_XYZ, cam_to_srgb_from_xyz, cfa_from_pattern, check_pixels, detect_kind,
+from edgeden.core.colour import SRGB_TO_XYZ, cam_to_srgb_from_xyz
+from edgeden.io import (
+    MAX_PIXELS, cfa_from_pattern, check_pixels, detect_kind,
     noise_params_from_dng, raw_info, read_raw,
 )
 from edgeden.core.types import CFA_PATTERNS, CorruptInputError, EdgedenError, UnsupportedInputError

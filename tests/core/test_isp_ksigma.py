@@ -9,7 +9,8 @@ import torch
 
 from edgeden.core import isp
 from edgeden.core.bayer import unpack_rggb
-from edgeden.core.ksigma import KSigma, ksigma_forward, ksigma_inverse
+from edgeden.core.ksigma import ksigma_forward, ksigma_inverse
+from edgeden.core.modelspec import ModelSpec
 from edgeden.demo import skimage_photo
 
 
@@ -40,10 +41,14 @@ def test_ksigma_maps_noise_to_reference_level():
         assert t.var().item() == pytest.approx(k_ref * t.mean().item(), rel=0.05)
 
 
-def test_ksigma_module_wraps_identity_exactly():
-    m = KSigma(torch.nn.Identity(), 4e-3)
-    x = torch.rand(1, 4, 8, 8)
-    assert torch.allclose(m(x, torch.full((4,), 5e-3), torch.full((4,), 1e-5)), x, atol=1e-6)
+def test_modelspec_round_trip_through_identity_network_is_exact():
+    spec = ModelSpec(domain="raw", ksigma=True, k_ref=4e-3, gain_target=0.4, noise_map=True)
+    x = torch.rand(1, 4, 8, 8) * 0.2
+    shot, read = torch.full((4,), 5e-3), torch.full((4,), 1e-5)
+    gain = spec.gain(x)
+    inp = spec.to_model(x, shot, read, gain)
+    assert inp.shape == (1, 5, 8, 8) and float(gain) > 1
+    assert torch.allclose(spec.from_model(inp[:, :4], shot, read, gain), x, atol=1e-6)
 
 
 def test_ksigma_per_sample_params_broadcast():

@@ -11,16 +11,14 @@ import torch
 
 from edgeden.core.noise import (
     add_poisson_gaussian,
-    default_profile_paths,
     estimate_noise,
-    load_camera_profiles,
     noise_from_camera_profile,
-    noise_from_dng_profile,
     noise_std_map,
     sample_upi_noise,
     upi_mean_read,
 )
 from edgeden.core.types import NoiseParams
+from edgeden.io.noiseprofiles import default_profile_paths, load_camera_profiles
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
 PROFILES = DATA / "noiseprofiles" / "noiseprofiles.json"
@@ -87,21 +85,6 @@ def test_upi_mean_read_types():
     a = upi_mean_read(np.array([1e-4, 1e-2]))
     assert isinstance(t, torch.Tensor) and isinstance(a, np.ndarray)
     assert np.allclose(t.numpy(), a, rtol=1e-5)
-
-
-# --------------------------------------------------------------------------- DNG
-
-
-def test_noise_from_dng_profile():
-    one = noise_from_dng_profile([2e-3, 3e-6], 4)
-    assert one.shot == (2e-3,) * 4 and one.read == (3e-6,) * 4 and one.source == "dng-noiseprofile"
-    rgb = noise_from_dng_profile([1e-3, 1e-6, 2e-3, 2e-6, 3e-3, 3e-6], 4)
-    assert rgb.shot == (1e-3, 2e-3, 2e-3, 3e-3) and rgb.read == (1e-6, 2e-6, 2e-6, 3e-6)
-    four = noise_from_dng_profile([1e-3, 0, 2e-3, 0, 3e-3, 0, 4e-3, 0], 4)
-    assert four.shot == (1e-3, 2e-3, 3e-3, 4e-3)
-    for bad in ([], [1e-3], [0.0, 1e-6], [1e-3, -1e-6], [float("nan"), 0.0]):
-        with pytest.raises(ValueError):
-            noise_from_dng_profile(bad, 4)
 
 
 # --------------------------------------------------------------------------- darktable

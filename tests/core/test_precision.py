@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from edgeden.core import precision
-from edgeden.core.pipeline import model_fn
+from edgeden.pipeline import model_fn
 
 
 @pytest.fixture(autouse=True)

@@ -45,9 +45,9 @@ def test_bad_bounds_are_an_error():
 
 
 def test_array_preset_loads_from_one_file_and_each_image_gets_its_member(tmp_path, monkeypatch):
-    from edgeden.core.pipeline import denoise_array
+    from edgeden.pipeline import denoise_array
     from edgeden.core.types import NoiseParams
-    from edgeden.presets import _scan, build_model, get_preset, list_presets
+    from edgeden.presets import reload_presets, build_model, get_preset, list_presets
 
     members = _members()
     with torch.no_grad():  # make the members distinguishable: member i adds i * 0.01
@@ -62,7 +62,7 @@ def test_array_preset_loads_from_one_file_and_each_image_gets_its_member(tmp_pat
            "sha256": hashlib.sha256(wp.read_bytes()).hexdigest(), "array": {"shot_bounds": BOUNDS}}
     (tmp_path / "tiny-array.yaml").write_text(yaml.safe_dump(doc))
     monkeypatch.setenv("EDGEDEN_PRESET_PATH", str(tmp_path))
-    _scan.cache_clear()
+    reload_presets()
     try:
         assert "tiny-array" in list_presets()
         pr = get_preset("tiny-array")
@@ -78,7 +78,7 @@ def test_array_preset_loads_from_one_file_and_each_image_gets_its_member(tmp_pat
             other = denoise_array(x, members[(want + 1) % 4].eval(), pr, p, tile=64, overlap=8)
             assert not torch.allclose(got, other)
     finally:
-        _scan.cache_clear()
+        reload_presets()
 
 
 def test_array_preset_without_bounds_is_refused(tmp_path):

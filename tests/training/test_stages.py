@@ -67,7 +67,9 @@ def test_cascade_then_replacement_program_resumes_exactly(tmp_path, photo_dir):
     assert ev[1]["params"] > ev[0]["params"] > ev[2]["params"]  # DS blocks are smaller
     assert max(e["step"] for e in log if "loss" in e) == 9  # the last stage takes the rest
     part = train(r, out_root=tmp_path / "b", steps=6)
-    assert torch.load(part / "last.pt", weights_only=False)["program"]["index"] == 2
+    from edgeden.training.checkpoint import read_meta
+
+    assert read_meta(part / "state.safetensors")["program"]["index"] == 2
     resumed = train(r, out_root=tmp_path / "b", resume=True)
     a, b = load_file(str(full / "last.safetensors")), load_file(str(resumed / "last.safetensors"))
     assert a.keys() == b.keys() and any("blocks.1" in k for k in a)
@@ -110,7 +112,7 @@ def test_distillation_losses_vanish_at_their_targets():
     from edgeden.training.distill import Teacher
     from edgeden.training.trainer import DomainMap
 
-    t = Teacher({"arch": "tsdn", "weights": "training-state/tsdn-raw/shipped.safetensors"}, in_channels=5, out_channels=4)
+    t = Teacher({"arch": "tsdn", "weights": "preset:tsdn/members.0"}, in_channels=5, out_channels=4)
     g = torch.Generator().manual_seed(0)
     clean = torch.rand(1, 4, 32, 32, generator=g) * 0.5
     gain = 2.0
@@ -146,7 +148,7 @@ def test_subrange_noise_sampler_stays_in_its_range():
 def test_export_of_a_model_array_loads_as_one_preset(tmp_path, photo_dir, monkeypatch):
     """Two tiny runs on two noise subranges become one array preset (one file, one sha256)."""
     from edgeden.models.array import SubrangeArray
-    from edgeden.presets import _scan, build_model, get_preset
+    from edgeden.presets import reload_presets, build_model, get_preset
     from edgeden.training.export import export
 
     runs = []
@@ -168,7 +170,7 @@ def test_export_of_a_model_array_loads_as_one_preset(tmp_path, photo_dir, monkey
     assert "## Members" in card and len(rows) == 2
     assert "`arr0`" in rows[0] and "0.0001 - 0.001" in rows[0] and "`arr1`" in rows[1] and "0.001 - 0.012" in rows[1]
     monkeypatch.setenv("EDGEDEN_PRESET_PATH", str(dest))
-    _scan.cache_clear()
+    reload_presets()
     try:
         net = build_model(get_preset("tiny-arr"))
         assert isinstance(net, SubrangeArray)
@@ -176,4 +178,4 @@ def test_export_of_a_model_array_loads_as_one_preset(tmp_path, photo_dir, monkey
             w = load_file(str(run / "best.safetensors"))
             assert all(torch.equal(net.members[i].state_dict()[k], v) for k, v in w.items())
     finally:
-        _scan.cache_clear()
+        reload_presets()

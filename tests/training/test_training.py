@@ -6,6 +6,8 @@ import json
 import imageio.v3 as iio
 import numpy as np
 import pytest
+
+from edgeden.training.checkpoint import read_meta
 import torch
 import yaml
 
@@ -61,11 +63,42 @@ def test_short_srgb_training_checkpoints_validates_and_resumes(tmp_path, photo_d
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     vals = [e for e in log if "val_psnr@25" in e]
     assert vals and all(np.isfinite(e["val_psnr@25"]) for e in vals)
-    assert (run / "best.safetensors").exists() and (run / "last.pt").exists()
-    st = torch.load(run / "last.pt", weights_only=False)
-    assert st["step"] == 4
+    assert (run / "best.safetensors").exists() and (run / "state.safetensors").exists()
+    assert read_meta(run / "state.safetensors")["step"] == 4
     run2 = train(r, out_root=tmp_path / "runs", steps=6, resume=True)
-    assert torch.load(run2 / "last.pt", weights_only=False)["step"] == 6
+    assert read_meta(run2 / "state.safetensors")["step"] == 6
+
+
+class _Planted:
+    """Unpickling this would create a file (what a planted checkpoint could do)."""
+
+    def __init__(self, target):
+        self.target = target
+
+    def __reduce__(self):
+        return (open, (self.target, "w"))
+
+
+def test_resume_never_unpickles_a_planted_checkpoint(tmp_path, photo_dir):
+    r = _recipe(tmp_path, photo_dir)
+    run = tmp_path / "runs" / r.name
+    run.mkdir(parents=True)
+    marker = tmp_path / "pwned"
+    torch.save({"x": _Planted(str(marker))}, run / "last.pt")  # an old-style pickle checkpoint
+    with pytest.raises(ValueError, match="not loaded"):
+        train(r, out_root=tmp_path / "runs", resume=True)
+    (run / "state.safetensors").write_bytes((run / "last.pt").read_bytes())  # a pickle under our name
+    with pytest.raises(Exception):
+        train(r, out_root=tmp_path / "runs", resume=True)
+    assert not marker.exists()
+
+
+@pytest.mark.parametrize("name", ["../escape", "a/b", "..", ".hidden", ""])
+def test_recipe_name_cannot_leave_the_output_folder(tmp_path, name):
+    p = tmp_path / "r.yaml"
+    p.write_text(f"name: {name!r}\narch: unet-s\n")
+    with pytest.raises(ValueError, match="plain folder name"):
+        load_recipe(p)
 
 
 def test_short_raw_two_stage_training(tmp_path, photo_dir):
@@ -82,7 +115,7 @@ def test_short_raw_two_stage_training(tmp_path, photo_dir):
 
 def test_export_writes_preset_card_and_loads(tmp_path, photo_dir, monkeypatch):
     """A finished run becomes a loadable preset whose YAML/card figures come from measurements."""
-    from edgeden.presets import _scan, build_model, get_preset
+    from edgeden.presets import reload_presets, build_model, get_preset
     from edgeden.training.export import export
 
     r = _recipe(tmp_path, photo_dir, name="tiny-export")
@@ -96,10 +129,10 @@ def test_export_writes_preset_card_and_loads(tmp_path, photo_dir, monkeypatch):
     card = (dest / "cards" / "tiny-export.md").read_text()
     assert "awgn:25" in card and "conv peak" in card
     monkeypatch.setenv("EDGEDEN_PRESET_PATH", str(dest))
-    _scan.cache_clear()
+    reload_presets()
     net = build_model(get_preset("tiny-export"))  # sha256 verified
     assert sum(p.numel() for p in net.parameters()) == doc["provenance"]["params"]
-    _scan.cache_clear()
+    reload_presets()
 
 
 def _tiny_labelled(tmp_path):
@@ -250,10 +283,10 @@ def test_member_section_names_each_members_start_weights():
     common = {"steps": 100, "cpu_hours": 0.1, "best_step": 100,
               "val_curve": [{"val_psnr@0.01": 30.0}], "best_val": {"val_psnr@0.01": 31.0}}
     rows = member_section([{**common, "recipe": "a", "init": None, "shots": [1e-4, 1e-3]},
-                           {**common, "recipe": "b", "init": "training-state/a/last.safetensors",
+                           {**common, "recipe": "b", "init": "ckpt:a",
                             "shots": [1e-3, 1e-2]}])
     table = [r for r in rows if r.startswith("| 0 ") or r.startswith("| 1 ")]
-    assert "| scratch |" in table[0] and "`training-state/a/last.safetensors`" in table[1]
+    assert "| scratch |" in table[0] and "`ckpt:a`" in table[1]
     assert "0.01: 30.00 -> 31.00 (step 100)" in table[1]
 
 

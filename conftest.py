@@ -1,0 +1,86 @@
+"""Shared fixtures: tiny untrained presets (for pipeline mechanics only), the shared data path."""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import save_file
+
+REPO = Path(__file__).resolve().parent
+SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    if not SHARED_DATA.is_dir():
+        pytest.skip("../shared/data is not present")
+    return SHARED_DATA
+
+
+def _make_preset(folder: Path, name: str, domain: str, arch: str = "unet-s", **extra) -> None:
+    from edgeden.models import create_arch
+
+    torch.manual_seed(0)
+    cin = (4 if domain == "raw" else 3) + (1 if extra.get("noise_map") else 0)
+    cout = 4 if domain == "raw" else 3
+    net = create_arch(arch, in_channels=cin, out_channels=cout)
+    # tiny and near-identity: scale the head so outputs stay close to the (residual) input
+    head = dict(net.named_modules()).get("head") or dict(net.named_modules()).get("unet.head")
+    if head is not None:
+        with torch.no_grad():
+            head.weight.mul_(0.01)
+            head.bias.zero_()
+    (folder / "weights").mkdir(parents=True, exist_ok=True)
+    wp = folder / "weights" / f"{name}.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(wp))
+    sha = hashlib.sha256(wp.read_bytes()).hexdigest()
+    doc = {"name": name, "arch": arch, "domain": domain, "weights": wp.name, "sha256": sha,
+           "tile": 64, "overlap": 16, "description": "test-only tiny untrained model", **extra}
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(doc))
+
+
+@pytest.fixture(scope="session")
+def tiny_preset_dir(tmp_path_factory) -> Path:
+    """A folder with two tiny test presets: ``tiny-srgb`` (noise map) and ``tiny-raw`` (k-sigma)."""
+    d = tmp_path_factory.mktemp("presets")
+    _make_preset(d, "tiny-srgb", "srgb", noise_map=True)
+    _make_preset(d, "tiny-raw", "raw", ksigma=True, k_ref=0.004)
+    _make_preset(d, "tiny-dcnet", "srgb", arch="dcnet", classifier={
+        "class_names": ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"],
+        "class_list": "cifar10", "temperature": 1.5, "input_size": 32})
+    return d
+
+
+@pytest.fixture()
+def tiny_presets(tiny_preset_dir, monkeypatch) -> Path:
+    """Make the tiny presets visible through $EDGEDEN_PRESET_PATH for one test."""
+    monkeypatch.setenv("EDGEDEN_PRESET_PATH", str(tiny_preset_dir))
+    return tiny_preset_dir
+
+
+# --------------------------------------------------------------------------- test tiers
+#: Tiers, applied as markers at collection (select with ``pytest -m``; CI runs them all):
+#:   unit     pure functions, tiny untrained models, synthetic files (no shipped weights, no data)
+#:   weights  needs the shipped preset weights (edgeden/presets/weights)
+#:   shared   needs ../shared/data (skips cleanly without it)
+#:   slow     trains or evaluates tiny models for seconds (training loop, lab experiments)
+WEIGHTS_MODULES = {"test_presets.py", "test_pipeline.py", "test_array.py"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        path = Path(str(item.fspath))
+        marks = set()
+        if "shared_data" in getattr(item, "fixturenames", ()):
+            marks.add("shared")
+        if path.name in WEIGHTS_MODULES:
+            marks.add("weights")
+        if "training" in path.parts or "lab" in path.parts:
+            marks.add("slow")
+        for m in marks or {"unit"}:
+            item.add_marker(getattr(pytest.mark, m))

@@ -1,0 +1,117 @@
+"""Atomic file writes: every image writer in ``edgeden.io`` goes through here.
+
+A writer produces its bytes in a temporary file *in the destination folder* (so the final
+``os.replace`` is a same-filesystem rename), fsyncs it, then renames it over the target. A
+crash or an exception therefore never leaves a half-written output under the real name.
+
+Temporary names start with ``'.'`` and end with ``'.tmp'`` (``.<name>.<random>.tmp``), so a
+resumable batch run can skip them when listing inputs and remove leftovers of a killed run
+with :func:`find_stale_temps`.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+#: Prefix and suffix of every temporary file made by :func:`atomic_path`.
+TEMP_PREFIX = "."
+TEMP_SUFFIX = ".tmp"
+
+
+def is_atomic_temp(path: str | os.PathLike) -> bool:
+    """True if ``path`` looks like a temporary file left by :func:`atomic_path`.
+
+    Args:
+        path: any file path.
+    Returns:
+        bool -- the name starts with ``'.'``, ends with ``'.tmp'`` and has the random middle part.
+    """
+    name = Path(path).name
+    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX) and name.count(".") >= 3
+
+
+def find_stale_temps(folder: str | os.PathLike) -> list[Path]:
+    """List leftover temporary files of :func:`atomic_path` in ``folder`` (not recursive).
+
+    A resumable run may delete them before starting (they are never valid outputs).
+
+    Args:
+        folder: a directory.
+    Returns:
+        sorted list of paths of files for which :func:`is_atomic_temp` is true.
+    """
+    d = Path(folder)
+    if not d.is_dir():
+        return []
+    return sorted(p for p in d.iterdir() if p.is_file() and is_atomic_temp(p))
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Best-effort fsync of a directory so the rename itself is durable (POSIX only)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
+    """Context manager giving a temporary path to write; renamed over ``path`` on success.
+
+    The temporary file ``<folder>/.<name>.<random>.tmp`` is created empty (mode 0o666 minus
+    the umask, like a normal file). Write it completely inside the ``with`` block (any
+    library may reopen it by name). On normal exit it is fsynced and atomically moved to
+    ``path`` with ``os.replace``; on an exception it is deleted and the exception propagates,
+    leaving any existing ``path`` untouched.
+
+    Args:
+        path: final destination; its folder must exist.
+    Yields:
+        pathlib.Path of the temporary file (same folder as ``path``).
+
+    Example:
+        >>> with atomic_path("out.png") as tmp:          # doctest: +SKIP
+        ...     Image.fromarray(a).save(tmp, format="PNG")
+    """
+    dest = Path(path)
+    folder = dest.parent
+    tmp = folder / f"{TEMP_PREFIX}{dest.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    os.close(fd)
+    try:
+        yield tmp
+        with open(tmp, "rb+") as fh:
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    _fsync_dir(folder)
+
+
+def atomic_write(path: str | os.PathLike, write_fn: Callable[[Path], object]) -> Path:
+    """Call ``write_fn(tmp_path)`` and atomically move the result to ``path``.
+
+    Args:
+        path: final destination; its folder must exist.
+        write_fn: callable that writes the whole file at the given temporary path (it may
+            open it by name, truncating the empty placeholder). Its return value is ignored.
+    Returns:
+        pathlib.Path of the final file.
+    Raises:
+        whatever ``write_fn`` raises; the temporary file is removed first.
+    """
+    with atomic_path(path) as tmp:
+        write_fn(tmp)
+    return Path(path)

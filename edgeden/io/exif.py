@@ -1,0 +1,533 @@
+"""EXIF carry-over: read tags into one plain dict, write them back as TIFF IFDs.
+
+The dict (``RawImage.exif`` / ``RgbImage.exif``) is flat for IFD0 and EXIF tags, keyed by the
+usual tag names ("Make", "ExposureTime", "ISOSpeedRatings", "LensModel", ...), with GPS tags
+nested under "GPS". Values use tifffile's conventions: ASCII -> str, integers -> int (or a
+tuple when the tag holds several), RATIONAL/SRATIONAL -> flat tuple of ints
+``(num, den[, num, den, ...])``, BYTE/UNDEFINED -> bytes. Keys starting with ``'_'`` are private
+to ``edgeden.io`` (pass-through data for the writers, e.g. ``'_icc_profile'`` bytes);
+:func:`exif_jsonable` drops them and makes the rest JSON-friendly.
+
+Only the tags in the tables below are written back (the standard EXIF 2.32 capture, lens and
+GPS fields). MakerNote is deliberately not copied: its internal offsets are relative to the
+source file layout for several makers and silently break when moved (DNG sources keep their
+maker data in DNGPrivateData, which the DNG writer does carry over). EXIF thumbnails (IFD1)
+are never copied, so no stale preview of the noisy original survives.
+"""
+from __future__ import annotations
+
+import math
+import struct
+from fractions import Fraction
+from typing import Any
+
+BYTE, ASCII, SHORT, LONG, RATIONAL, SBYTE, UNDEFINED, SSHORT, SLONG, SRATIONAL, FLOAT, DOUBLE = range(1, 13)
+
+#: IFD0 (TIFF) tags carried over, code -> (name, type).
+IFD0_TAGS: dict[int, tuple[str, int]] = {
+    270: ("ImageDescription", ASCII), 271: ("Make", ASCII), 272: ("Model", ASCII),
+    274: ("Orientation", SHORT), 282: ("XResolution", RATIONAL), 283: ("YResolution", RATIONAL),
+    296: ("ResolutionUnit", SHORT), 305: ("Software", ASCII), 306: ("DateTime", ASCII),
+    315: ("Artist", ASCII), 33432: ("Copyright", ASCII),
+}
+
+#: EXIF IFD tags carried over, code -> (name, type) (EXIF 2.32 types).
+EXIF_TAGS: dict[int, tuple[str, int]] = {
+    33434: ("ExposureTime", RATIONAL), 33437: ("FNumber", RATIONAL),
+    34850: ("ExposureProgram", SHORT), 34855: ("ISOSpeedRatings", SHORT),
+    34864: ("SensitivityType", SHORT), 34865: ("StandardOutputSensitivity", LONG),
+    34866: ("RecommendedExposureIndex", LONG), 34867: ("ISOSpeed", LONG),
+    36864: ("ExifVersion", UNDEFINED), 36867: ("DateTimeOriginal", ASCII),
+    36868: ("DateTimeDigitized", ASCII), 36880: ("OffsetTime", ASCII),
+    36881: ("OffsetTimeOriginal", ASCII), 36882: ("OffsetTimeDigitized", ASCII),
+    37377: ("ShutterSpeedValue", SRATIONAL), 37378: ("ApertureValue", RATIONAL),
+    37379: ("BrightnessValue", SRATIONAL), 37380: ("ExposureBiasValue", SRATIONAL),
+    37381: ("MaxApertureValue", RATIONAL), 37382: ("SubjectDistance", RATIONAL),
+    37383: ("MeteringMode", SHORT), 37384: ("LightSource", SHORT), 37385: ("Flash", SHORT),
+    37386: ("FocalLength", RATIONAL), 37396: ("SubjectArea", SHORT),
+    37510: ("UserComment", UNDEFINED), 37520: ("SubsecTime", ASCII),
+    37521: ("SubsecTimeOriginal", ASCII), 37522: ("SubsecTimeDigitized", ASCII),
+    40961: ("ColorSpace", SHORT), 41486: ("FocalPlaneXResolution", RATIONAL),
+    41487: ("FocalPlaneYResolution", RATIONAL), 41488: ("FocalPlaneResolutionUnit", SHORT),
+    41495: ("SensingMethod", SHORT), 41728: ("FileSource", UNDEFINED),
+    41729: ("SceneType", UNDEFINED), 41985: ("CustomRendered", SHORT),
+    41986: ("ExposureMode", SHORT), 41987: ("WhiteBalance", SHORT),
+    41988: ("DigitalZoomRatio", RATIONAL), 41989: ("FocalLengthIn35mmFilm", SHORT),
+    41990: ("SceneCaptureType", SHORT), 41991: ("GainControl", SHORT),
+    41992: ("Contrast", SHORT), 41993: ("Saturation", SHORT), 41994: ("Sharpness", SHORT),
+    41996: ("SubjectDistanceRange", SHORT), 42016: ("ImageUniqueID", ASCII),
+    42032: ("CameraOwnerName", ASCII), 42033: ("BodySerialNumber", ASCII),
+    42034: ("LensSpecification", RATIONAL), 42035: ("LensMake", ASCII),
+    42036: ("LensModel", ASCII), 42037: ("LensSerialNumber", ASCII),
+}
+
+#: GPS IFD tags carried over, code -> (name, type).
+GPS_TAGS: dict[int, tuple[str, int]] = {
+    0: ("GPSVersionID", BYTE), 1: ("GPSLatitudeRef", ASCII), 2: ("GPSLatitude", RATIONAL),
+    3: ("GPSLongitudeRef", ASCII), 4: ("GPSLongitude", RATIONAL), 5: ("GPSAltitudeRef", BYTE),
+    6: ("GPSAltitude", RATIONAL), 7: ("GPSTimeStamp", RATIONAL), 8: ("GPSSatellites", ASCII),
+    9: ("GPSStatus", ASCII), 10: ("GPSMeasureMode", ASCII), 11: ("GPSDOP", RATIONAL),
+    12: ("GPSSpeedRef", ASCII), 13: ("GPSSpeed", RATIONAL), 14: ("GPSTrackRef", ASCII),
+    15: ("GPSTrack", RATIONAL), 16: ("GPSImgDirectionRef", ASCII),
+    17: ("GPSImgDirection", RATIONAL), 18: ("GPSMapDatum", ASCII),
+    23: ("GPSDestBearingRef", ASCII), 24: ("GPSDestBearing", RATIONAL),
+    29: ("GPSDateStamp", ASCII), 30: ("GPSDifferential", SHORT),
+    31: ("GPSHPositioningError", RATIONAL),
+}
+
+_BY_NAME_IFD0 = {name: (code, t) for code, (name, t) in IFD0_TAGS.items()}
+_BY_NAME_EXIF = {name: (code, t) for code, (name, t) in EXIF_TAGS.items()}
+_BY_NAME_GPS = {name: (code, t) for code, (name, t) in GPS_TAGS.items()}
+
+EXIF_IFD_POINTER = 34665
+GPS_IFD_POINTER = 34853
+#: tifffile refuses to write 34665/34853 itself; the writers put these placeholder codes (which
+#: sort just before them, so IFD0 stays ordered) and :func:`append_exif_ifds` renames them.
+_PLACEHOLDER = {EXIF_IFD_POINTER: 34664, GPS_IFD_POINTER: 34852}
+
+
+# --------------------------------------------------------------------------- normalising
+def _as_int_pair(v: Any) -> tuple[int, int]:
+    """A rational-like value -> (num, den) ints (Pillow IFDRational, Fraction, float, pair)."""
+    if isinstance(v, tuple) and len(v) == 2:
+        return int(v[0]), int(v[1])
+    num = getattr(v, "_numerator", None)
+    den = getattr(v, "_denominator", None)
+    if num is not None and den is not None:
+        return int(num), int(den)
+    if isinstance(v, Fraction):
+        return v.numerator, v.denominator
+    x = float(v)
+    if not math.isfinite(x):
+        return 0, 0
+    f = Fraction(x).limit_denominator(1_000_000)
+    return f.numerator, f.denominator
+
+
+def normalise_value(value: Any, dtype: int) -> Any:
+    """Bring a tag value read by tifffile or Pillow to the canonical form described above.
+
+    Args:
+        value: the value as a reader returned it.
+        dtype: TIFF type code from the tables (ASCII, SHORT, RATIONAL, ...).
+    Returns:
+        str, int, tuple of ints, or bytes; None if it cannot be converted.
+    """
+    try:
+        if dtype == ASCII:
+            if isinstance(value, bytes):
+                value = value.decode("utf-8", "replace")
+            return str(value).rstrip("\x00").strip()
+        if dtype in (BYTE, UNDEFINED):
+            if isinstance(value, (bytes, bytearray)):
+                return bytes(value)
+            if isinstance(value, str):
+                return value.encode("utf-8")
+            if isinstance(value, int):
+                return bytes([value & 0xFF])
+            return bytes(int(x) & 0xFF for x in value)
+        if dtype in (RATIONAL, SRATIONAL):
+            if isinstance(value, (tuple, list)) and value and all(isinstance(x, int) for x in value):
+                if len(value) % 2 == 0:
+                    return tuple(int(x) for x in value)
+                return tuple(x for v in value for x in _as_int_pair(v))
+            if isinstance(value, (tuple, list)):
+                return tuple(x for v in value for x in _as_int_pair(v))
+            return _as_int_pair(value)
+        if dtype in (SHORT, LONG, SLONG, SSHORT):
+            if isinstance(value, (tuple, list)):
+                vals = tuple(int(x) for x in value)
+                return vals[0] if len(vals) == 1 else vals
+            return int(value)
+        if dtype in (FLOAT, DOUBLE):
+            if isinstance(value, (tuple, list)):
+                return tuple(float(x) for x in value)
+            return float(value)
+    except (TypeError, ValueError):
+        return None
+    return None
+
+
+def _ifd0_code(name: str) -> int | None:
+    entry = _BY_NAME_IFD0.get(name)
+    return entry[0] if entry else None
+
+
+def exif_from_tifffile_page(page: Any) -> dict:
+    """Collect carried-over tags from a tifffile ``TiffPage`` (IFD0 of a TIFF or raw file).
+
+    IFD0 tags of :data:`IFD0_TAGS`, EXIF tags stored directly in IFD0 (TIFF/EP style, e.g.
+    Kodak or Nikon raws), the EXIF IFD (tag 34665) and the GPS IFD (tag 34853, nested as "GPS").
+
+    Args:
+        page: ``tifffile.TiffPage``.
+    Returns:
+        dict in the canonical form of this module (may be empty).
+    """
+    import tifffile
+
+    out: dict[str, Any] = {}
+    tags = page.tags
+    for tag in tags.values():
+        code = tag.code
+        spec = IFD0_TAGS.get(code) or EXIF_TAGS.get(code)
+        if spec is None:
+            continue
+        v = normalise_value(tag.value, spec[1])
+        if v not in (None, ""):
+            out[spec[0]] = v
+
+    def from_named_dict(d: dict, registry: Any, table: dict) -> dict:
+        res: dict[str, Any] = {}
+        for name, value in d.items():
+            code = registry.get(name) if isinstance(name, str) else int(name)
+            if not isinstance(code, int):
+                try:
+                    code = int(name)
+                except (TypeError, ValueError):
+                    continue
+            spec = table.get(code)
+            if spec is None:
+                continue
+            v = normalise_value(value, spec[1])
+            if v not in (None, ""):
+                res[spec[0]] = v
+        return res
+
+    exif_tag = tags.get(EXIF_IFD_POINTER)
+    if exif_tag is not None and isinstance(exif_tag.value, dict):
+        out.update(from_named_dict(exif_tag.value, tifffile.TIFF.EXIF_TAGS, EXIF_TAGS))
+    gps_tag = tags.get(GPS_IFD_POINTER)
+    if gps_tag is not None and isinstance(gps_tag.value, dict):
+        gps = from_named_dict(gps_tag.value, tifffile.TIFF.GPS_TAGS, GPS_TAGS)
+        if gps:
+            out["GPS"] = gps
+    return out
+
+
+def exif_from_pillow(exif: Any) -> dict:
+    """Collect carried-over tags from a Pillow ``Image.Exif`` (JPEG APP1 / PNG eXIf).
+
+    Args:
+        exif: ``PIL.Image.Exif`` (from ``Image.getexif()``).
+    Returns:
+        dict in the canonical form of this module (may be empty).
+    """
+    out: dict[str, Any] = {}
+    for code, value in exif.items():
+        spec = IFD0_TAGS.get(code) or EXIF_TAGS.get(code)
+        if spec is not None:
+            v = normalise_value(value, spec[1])
+            if v not in (None, ""):
+                out[spec[0]] = v
+    try:
+        sub = exif.get_ifd(EXIF_IFD_POINTER)
+    except Exception:  # noqa: BLE001 -- a broken EXIF IFD just means no EXIF tags
+        sub = {}
+    for code, value in sub.items():
+        spec = EXIF_TAGS.get(code)
+        if spec is not None:
+            v = normalise_value(value, spec[1])
+            if v not in (None, ""):
+                out[spec[0]] = v
+    try:
+        gps_raw = exif.get_ifd(GPS_IFD_POINTER)
+    except Exception:  # noqa: BLE001
+        gps_raw = {}
+    gps: dict[str, Any] = {}
+    for code, value in gps_raw.items():
+        spec = GPS_TAGS.get(code)
+        if spec is not None:
+            v = normalise_value(value, spec[1])
+            if v not in (None, ""):
+                gps[spec[0]] = v
+    if gps:
+        out["GPS"] = gps
+    return out
+
+
+def exif_jsonable(exif: dict) -> dict:
+    """JSON-friendly copy of an exif dict: private ``'_'`` keys dropped, bytes -> text or hex.
+
+    Args:
+        exif: dict as stored in ``RawImage.exif`` / ``RgbImage.exif``.
+    Returns:
+        dict of str -> str | int | float | list | dict.
+    """
+    def conv(v: Any) -> Any:
+        if isinstance(v, dict):
+            return {k: conv(x) for k, x in v.items() if not str(k).startswith("_")}
+        if isinstance(v, (bytes, bytearray)):
+            b = bytes(v)
+            if b and all(32 <= c < 127 for c in b.rstrip(b"\x00")):
+                return b.rstrip(b"\x00").decode("ascii")
+            return b.hex()
+        if isinstance(v, (tuple, list)):
+            return [conv(x) for x in v]
+        return v
+
+    return conv({k: v for k, v in exif.items() if not k.startswith("_")})
+
+
+def rational_to_float(v: Any) -> float | None:
+    """First rational of a canonical value as a float (None if missing or 0-denominator)."""
+    if v is None:
+        return None
+    if isinstance(v, (int, float)):
+        return float(v)
+    if isinstance(v, tuple) and len(v) >= 2 and v[1]:
+        return v[0] / v[1]
+    return None
+
+
+# --------------------------------------------------------------------------- encoding
+def _pack(dtype: int, value: Any, bo: str) -> tuple[int, bytes] | None:
+    """Encode one tag value -> (count, payload bytes), or None if it does not fit the type."""
+    v = normalise_value(value, dtype)
+    if v is None:
+        return None
+    if dtype == ASCII:
+        b = v.encode("utf-8") + b"\x00"
+        return len(b), b
+    if dtype in (BYTE, UNDEFINED):
+        return (len(v), v) if v else None
+    if dtype in (SHORT, SSHORT, LONG, SLONG):
+        vals = v if isinstance(v, tuple) else (v,)
+        if not vals:
+            return None
+        lo, hi, fmt = {SHORT: (0, 65535, "H"), SSHORT: (-32768, 32767, "h"),
+                       LONG: (0, 2**32 - 1, "I"), SLONG: (-2**31, 2**31 - 1, "i")}[dtype]
+        vals = tuple(min(max(int(x), lo), hi) for x in vals)
+        return len(vals), struct.pack(bo + fmt * len(vals), *vals)
+    if dtype in (RATIONAL, SRATIONAL):
+        if not v or len(v) % 2:
+            return None
+        lo, hi, fmt = (0, 2**32 - 1, "I") if dtype == RATIONAL else (-2**31, 2**31 - 1, "i")
+        vals = tuple(min(max(int(x), lo), hi) for x in v)
+        return len(vals) // 2, struct.pack(bo + fmt * len(vals), *vals)
+    if dtype in (FLOAT, DOUBLE):
+        vals = v if isinstance(v, tuple) else (v,)
+        fmt = "f" if dtype == FLOAT else "d"
+        return len(vals), struct.pack(bo + fmt * len(vals), *vals)
+    return None
+
+
+def encode_ifd(entries: list[tuple[int, int, Any]], offset: int, byteorder: str = "<") -> bytes:
+    """Serialise one classic-TIFF IFD (with its out-of-line values) to be placed at ``offset``.
+
+    Args:
+        entries: (code, type, value) triples; values in the canonical form (see module doc).
+            Entries that cannot be encoded are skipped.
+        offset: absolute file offset (even) where the returned bytes will be written.
+        byteorder: "<" (II) or ">" (MM).
+    Returns:
+        bytes: entry count, 12-byte entries sorted by code, next-IFD offset 0, then the data.
+    """
+    packed = []
+    for code, dtype, value in sorted(entries, key=lambda e: e[0]):
+        r = _pack(dtype, value, byteorder)
+        if r is not None:
+            packed.append((code, dtype, r[0], r[1]))
+    n = len(packed)
+    data_pos = offset + 2 + 12 * n + 4
+    head = bytearray(struct.pack(byteorder + "H", n))
+    data = bytearray()
+    for code, dtype, count, payload in packed:
+        if len(payload) <= 4:
+            field = payload.ljust(4, b"\x00")
+        else:
+            field = struct.pack(byteorder + "I", data_pos + len(data))
+            data += payload
+            if len(data) % 2:
+                data += b"\x00"
+        head += struct.pack(byteorder + "HHI", code, dtype, count) + field
+    head += struct.pack(byteorder + "I", 0)
+    return bytes(head + data)
+
+
+def split_exif(exif: dict) -> tuple[list, list, list]:
+    """Partition a canonical exif dict into (ifd0, exif, gps) lists of (code, type, value)."""
+    ifd0, ex, gps = [], [], []
+    for name, value in exif.items():
+        if name.startswith("_") or value is None:
+            continue
+        if name == "GPS" and isinstance(value, dict):
+            for gname, gv in value.items():
+                if gname in _BY_NAME_GPS:
+                    code, t = _BY_NAME_GPS[gname]
+                    gps.append((code, t, gv))
+        elif name in _BY_NAME_IFD0:
+            code, t = _BY_NAME_IFD0[name]
+            ifd0.append((code, t, value))
+        elif name in _BY_NAME_EXIF:
+            code, t = _BY_NAME_EXIF[name]
+            ex.append((code, t, value))
+    return ifd0, ex, gps
+
+
+def exif_tiff_blob(exif: dict, *, overrides: dict | None = None) -> bytes:
+    """A self-contained little-endian TIFF structure holding the tags (for JPEG APP1 / PNG eXIf).
+
+    Args:
+        exif: canonical exif dict.
+        overrides: name -> value replacing or adding IFD0/EXIF tags (e.g. {"Software": ...}).
+    Returns:
+        bytes starting with ``b"II*\\x00"`` (prefix ``b"Exif\\x00\\x00"`` yourself for JPEG),
+        or b"" when there is nothing to write.
+    """
+    d = dict(exif)
+    if overrides:
+        d.update(overrides)
+    ifd0, ex, gps = split_exif(d)
+    if not (ifd0 or ex or gps):
+        return b""
+    bo = "<"
+    base = 8
+    ptr0 = list(ifd0)
+    if ex:
+        ptr0.append((EXIF_IFD_POINTER, LONG, 0))
+    if gps:
+        ptr0.append((GPS_IFD_POINTER, LONG, 0))
+    size0 = len(encode_ifd(ptr0, base, bo))
+    exif_off = base + size0 + (size0 % 2)
+    size_ex = len(encode_ifd(ex, exif_off, bo)) if ex else 0
+    gps_off = exif_off + size_ex + (size_ex % 2)
+    final0 = list(ifd0)
+    if ex:
+        final0.append((EXIF_IFD_POINTER, LONG, exif_off))
+    if gps:
+        final0.append((GPS_IFD_POINTER, LONG, gps_off))
+    out = bytearray(b"II*\x00" + struct.pack("<I", base))
+    out += encode_ifd(final0, base, bo)
+    out += b"\x00" * (exif_off - len(out))
+    if ex:
+        out += encode_ifd(ex, exif_off, bo)
+        out += b"\x00" * (gps_off - len(out))
+    if gps:
+        out += encode_ifd(gps, gps_off, bo)
+    return bytes(out)
+
+
+def exif_placeholder_tags(exif: dict) -> list[tuple[int, int, int, int, bool]]:
+    """tifffile ``extratags`` for IFD0 pointer placeholders (patched by :func:`append_exif_ifds`).
+
+    Returns:
+        list of (code, LONG, 1, 0, True) for the EXIF and/or GPS IFD pointers needed.
+    """
+    _, ex, gps = split_exif(exif)
+    tags = []
+    if ex:
+        tags.append((_PLACEHOLDER[EXIF_IFD_POINTER], LONG, 1, 0, True))
+    if gps:
+        tags.append((_PLACEHOLDER[GPS_IFD_POINTER], LONG, 1, 0, True))
+    return tags
+
+
+def ifd0_extratags(exif: dict, skip: set[int] | frozenset[int] = frozenset()) -> list[tuple]:
+    """tifffile ``extratags`` for the carried-over IFD0 tags (Orientation, Artist, ...).
+
+    Args:
+        exif: canonical exif dict.
+        skip: codes the caller writes itself (e.g. Make/Model/Software).
+    Returns:
+        list of (code, type, count, value, True) tuples.
+    """
+    ifd0, _, _ = split_exif(exif)
+    out = []
+    for code, dtype, value in ifd0:
+        if code in skip:
+            continue
+        v = normalise_value(value, dtype)
+        if v in (None, "", b""):
+            continue
+        if dtype == ASCII:
+            out.append((code, ASCII, 0, v, True))
+        elif dtype in (RATIONAL, SRATIONAL):
+            out.append((code, dtype, len(v) // 2, v, True))
+        elif isinstance(v, tuple):
+            out.append((code, dtype, len(v), v, True))
+        else:
+            out.append((code, dtype, 1, v, True))
+    return out
+
+
+def append_exif_ifds(path: Any, exif: dict) -> None:
+    """Append the EXIF and GPS IFDs to a finished classic TIFF and patch IFD0's pointers.
+
+    The file must have been written with :func:`exif_placeholder_tags` in IFD0 (tifffile
+    cannot write sub-IFDs without image data, so they are added afterwards).
+
+    Args:
+        path: the TIFF/DNG file (a temporary file of :func:`atomic_path`).
+        exif: canonical exif dict (the same one given to :func:`exif_placeholder_tags`).
+    """
+    _, ex, gps = split_exif(exif)
+    if not (ex or gps):
+        return
+    entry_pos, bo = _ifd0_placeholder_entries(path)
+    with open(path, "r+b") as fh:
+        for pointer, entries in ((EXIF_IFD_POINTER, ex), (GPS_IFD_POINTER, gps)):
+            if not entries or pointer not in entry_pos:
+                continue
+            fh.seek(0, 2)
+            end = fh.tell()
+            if end % 2:
+                fh.write(b"\x00")
+                end += 1
+            fh.write(encode_ifd(entries, end, bo))
+            fh.seek(entry_pos[pointer])
+            fh.write(struct.pack(bo + "HHI", pointer, LONG, 1) + struct.pack(bo + "I", end))
+
+
+def _ifd0_placeholder_entries(path: Any) -> tuple[dict[int, int], str]:
+    """File offsets of IFD0's placeholder entries, keyed by the pointer tag they stand for."""
+    with open(path, "rb") as fh:
+        header = fh.read(8)
+        if header[:4] == b"II*\x00":
+            bo = "<"
+        elif header[:4] == b"MM\x00*":
+            bo = ">"
+        else:
+            return {}, "<"
+        (ifd_off,) = struct.unpack(bo + "I", header[4:8])
+        fh.seek(ifd_off)
+        (n,) = struct.unpack(bo + "H", fh.read(2))
+        entries = fh.read(12 * n)
+    wanted = {v: k for k, v in _PLACEHOLDER.items()}
+    pos = {}
+    for i in range(n):
+        (code,) = struct.unpack(bo + "H", entries[12 * i:12 * i + 2])
+        if code in wanted:
+            pos[wanted[code]] = ifd_off + 2 + 12 * i
+    return pos, bo
+
+
+def unlink_ifd1(blob: bytes) -> bytes:
+    """Cut the IFD1 (thumbnail) link out of a raw EXIF/TIFF blob, keeping everything else.
+
+    The blob is copied byte for byte (so MakerNote offsets stay valid) except IFD0's
+    next-IFD pointer, which is set to 0: readers then see no embedded thumbnail, so no stale
+    preview of the noisy original survives in a denoised JPEG/PNG.
+
+    Args:
+        blob: EXIF bytes, with or without the ``b"Exif\\x00\\x00"`` prefix.
+    Returns:
+        bytes of the same length and prefix (unchanged if the structure cannot be parsed).
+    """
+    prefix = b"Exif\x00\x00" if blob.startswith(b"Exif\x00\x00") else b""
+    t = bytearray(blob[len(prefix):])
+    if t[:4] == b"II*\x00":
+        bo = "<"
+    elif t[:4] == b"MM\x00*":
+        bo = ">"
+    else:
+        return blob
+    try:
+        (off,) = struct.unpack(bo + "I", t[4:8])
+        (n,) = struct.unpack(bo + "H", t[off:off + 2])
+        nxt = off + 2 + 12 * n
+        if nxt + 4 <= len(t):
+            t[nxt:nxt + 4] = b"\x00\x00\x00\x00"
+    except struct.error:
+        return blob
+    return prefix + bytes(t)

@@ -1,0 +1,361 @@
+"""The whole per-image job: read -> normalise/pack -> noise -> transform -> tiled inference ->
+inverse -> unpack -> write image, preview and sidecar.
+
+Only :func:`denoise_file` touches the disk (through ``edgeden.io``); everything between
+reading and writing is the pure function :func:`denoise_array` / :func:`denoise_raw_mosaic`.
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from edgeden import __version__
+from edgeden.core import bayer, isp, noise as noise_mod
+from edgeden.core.precision import precision_name, use_bf16
+from edgeden.core.tiling import run_tiled
+from edgeden.core.types import NoiseParams, RawImage, RgbImage, UnsupportedInputError
+from edgeden.models import primary_output
+from edgeden.presets import Preset, sha256_file
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass
+class DenoiseOptions:
+    """Per-run settings. tile/overlap None = the preset's defaults; noise = ``--noise`` override."""
+
+    tile: int | None = None
+    overlap: int | None = None
+    noise: NoiseParams | None = None
+    preview: bool = True
+    sidecar: bool = True
+    tiff: bool = False
+    noise_profiles: Any = None  # loaded camera-profile table or None
+    classify: bool = False
+
+
+@dataclass
+class Outputs:
+    """Where one input's results go. ``image`` is the denoised file; the others may be None."""
+
+    image: Path
+    preview: Path | None
+    sidecar: Path | None
+    tiff: Path | None = None
+
+    def all(self) -> list[Path]:
+        return [p for p in (self.image, self.preview, self.tiff, self.sidecar) if p is not None]
+
+    def complete(self) -> bool:
+        """All outputs exist (writes are atomic, so existing means complete)."""
+        return all(p.exists() for p in self.all())
+
+
+def outputs_for(out_image: Path, opts: DenoiseOptions) -> Outputs:
+    """Output paths for a denoised image path: ``x.dng`` -> ``x.dng.preview.jpg``, ``x.dng.json``."""
+    return Outputs(
+        image=out_image,
+        preview=out_image.with_name(out_image.name + ".preview.jpg") if opts.preview else None,
+        sidecar=out_image.with_name(out_image.name + ".json") if opts.sidecar else None,
+        tiff=out_image.with_name(out_image.name + ".render.tif") if opts.tiff else None,
+    )
+
+
+# ----------------------------------------------------------------------------------------
+# pure core
+# ----------------------------------------------------------------------------------------
+
+def model_fn(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
+    """Wrap a model for inference: no grad, channels_last, bf16 autocast where
+    :func:`edgeden.core.precision.use_bf16` says so; returns the image output as float32.
+    A joint model's ``denoise`` method (DC-Net) is used when it has one: its classifier branch
+    is not run on photo tiles (labels come from a thumbnail, :mod:`edgeden.classify`)."""
+    bf16 = use_bf16()
+    run = getattr(model, "denoise", model)
+
+    def fn(t: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            out = primary_output(run(t.contiguous(memory_format=torch.channels_last)))
+        return out.float().contiguous()
+
+    return fn
+
+
+def denoise_array(x: torch.Tensor, model: torch.nn.Module, preset: Preset, params: NoiseParams,
+                  tile: int, overlap: int, on_tile: ProgressFn | None = None) -> torch.Tensor:
+    """Denoise one image already in the preset's domain.
+
+    x: (1, C, H, W) float32 -- packed RGGB raw in [0, 1] (C = 4) for raw presets, sRGB in
+    [0, 1] (C = 3) for sRGB presets. params: noise of ``x`` (variance = S*x + O per plane).
+    Returns (1, C, H, W) float32 (not clipped).
+    """
+    c = x.shape[1]
+    if hasattr(model, "select"):  # a noise subrange model array: the member for this noise
+        model.select(*params.mean())
+    spec = preset.spec
+    s, o = params.per_plane(c)
+    shot = torch.tensor(s, dtype=torch.float32)
+    read = torch.tensor(o, dtype=torch.float32)
+    net = model_fn(model)
+    # one gain for the whole image (computed before tiling, so every tile sees the same)
+    gain = float(spec.gain(x))
+
+    def fn(t: torch.Tensor) -> torch.Tensor:
+        # the input rule runs per tile, so no full-size copies of the image are made
+        return spec.from_model(net(spec.to_model(t, shot, read, gain)), shot, read, gain)
+
+    return run_tiled(fn, x, tile, overlap, out_channels=c, on_tile=on_tile)
+
+
+def raw_to_packed(raw: RawImage) -> tuple[torch.Tensor, Any]:
+    """Normalise, unify to RGGB and pack a raw mosaic.
+
+    Returns (packed (1, 4, H'/2, W'/2) float32 in ~[0, 1], pad info for :func:`packed_to_mosaic`).
+    """
+    m = bayer.normalise_mosaic(raw.mosaic_u16, raw.black_level, raw.white_level)
+    m_rggb, pad = bayer.unify_to_rggb(m, raw.cfa)
+    return bayer.pack_rggb(m_rggb)[None], pad
+
+
+def packed_to_mosaic(packed: torch.Tensor, pad: Any, raw: RawImage) -> np.ndarray:
+    """Inverse of :func:`raw_to_packed`: (1, 4, h, w) -> (H, W) uint16 mosaic in the file's CFA."""
+    m = bayer.restore_cfa(bayer.unpack_rggb(packed[0]), pad)
+    return bayer.denormalise_mosaic(m, raw.black_level, raw.white_level)
+
+
+def render_packed(packed: torch.Tensor, raw: RawImage, pad: Any = None, strip: int = 64) -> np.ndarray:
+    """Minimal-ISP render of packed RGGB (1, 4, h, w) -> (H, W, 3) uint16 sRGB (0..65535).
+
+    ``pad`` (from :func:`raw_to_packed`) crops the unification padding, so the render has the
+    raw's own size (H, W); without it the render is (2h, 2w). Rendered in strips of ``strip``
+    packed rows (plus the demosaic's margin) into 16 bits, so a 50 MP render takes 300 MB
+    and the ISP's temporaries stay small.
+    """
+    from edgeden.io import quantise
+
+    wb = torch.as_tensor(raw.wb_rgb, dtype=torch.float32)
+    ccm = torch.as_tensor(raw.cam_to_srgb, dtype=torch.float32)
+    h, w = packed.shape[-2:]
+    out = np.empty((2 * h, 2 * w, 3), dtype=np.uint16)
+    margin = 2  # packed rows; Malvar's 5x5 kernels need 2 mosaic rows = 1 packed row
+    for y0 in range(0, h, strip):
+        y1 = min(h, y0 + strip)
+        a, b = max(0, y0 - margin), min(h, y1 + margin)
+        srgb = isp.process(packed[..., a:b, :].clamp(0, 1), wb, ccm, tone=True)[0]
+        top = 2 * (y0 - a)
+        out[2 * y0: 2 * y1] = quantise(srgb[:, top: top + 2 * (y1 - y0)].permute(1, 2, 0).numpy(), 16)
+    if pad is not None:
+        top, bottom, left, right = pad
+        out = out[top: 2 * h - bottom, left: 2 * w - right]
+    return out
+
+
+def raw_noise(raw: RawImage, packed: torch.Tensor, opts: DenoiseOptions) -> NoiseParams:
+    """Noise of a packed raw: --noise override, DNG NoiseProfile, camera profile, or estimated."""
+    if opts.noise is not None:
+        return opts.noise
+    if raw.noise_profile is not None:
+        return raw.noise_profile
+    if opts.noise_profiles is not None and raw.make and raw.iso:
+        p = noise_mod.noise_from_camera_profile(opts.noise_profiles, raw.make, raw.model, raw.iso)
+        if p is not None:
+            return p
+    return noise_mod.estimate_noise_or_fallback(packed[0])
+
+
+def rgb_to_tensor(img: RgbImage) -> torch.Tensor:
+    """(H, W, C) float32 -> (1, 3, H, W); grey is repeated to 3 channels."""
+    t = torch.from_numpy(np.ascontiguousarray(img.data_hwc)).permute(2, 0, 1)[None].float()
+    return t.expand(1, 3, *t.shape[2:]).contiguous() if t.shape[1] == 1 else t
+
+
+def tensor_to_rgb(t: torch.Tensor, channels: int) -> np.ndarray:
+    """(1, 3, H, W) -> (H, W, channels) float32 in [0, 1] (grey = channel mean)."""
+    a = t[0].clamp(0, 1)
+    if channels == 1:
+        a = a.mean(0, keepdim=True)
+    return a.permute(1, 2, 0).numpy()
+
+
+def denoise_srgb_with_raw_model(x: torch.Tensor, model: torch.nn.Module, preset: Preset,
+                                params: NoiseParams | None, tile: int, overlap: int,
+                                on_tile: ProgressFn | None = None) -> tuple[torch.Tensor, NoiseParams]:
+    """Denoise an sRGB image (1, 3, H, W) in [0, 1] with a raw-domain preset.
+
+    The image is unprocessed (UPI inverse ISP with a fixed typical camera's white balance and
+    colour matrix) to linear camera RGB, mosaiced at the four Bayer phases so every pixel is
+    denoised in each of its colours, denoised, re-assembled and processed back to sRGB.
+    Returns (sRGB (1, 3, H, W) in [0, 1], the noise parameters used in the raw domain).
+    """
+    wb = torch.as_tensor(isp.DEFAULT_WB, dtype=torch.float32)
+    ccm = torch.as_tensor(isp.DEFAULT_CCM, dtype=torch.float32)
+    lin = isp.unprocess_rgb(x, wb, ccm, tone=True)  # (1, 3, H, W) linear camera RGB
+    h, w = lin.shape[-2:]
+    out = torch.zeros_like(lin)
+    count = torch.zeros(1, 3, h, w)
+    used = params
+    phases = [(0, 0), (0, 1), (1, 0), (1, 1)]
+    for k, (dy, dx) in enumerate(phases):
+        # shift so this phase starts the RGGB pattern; pad to even size
+        sub = torch.nn.functional.pad(lin, (dx, (w + dx) % 2, dy, (h + dy) % 2), mode="replicate")
+        packed = isp.mosaic_rggb(sub)
+        if used is None:
+            used = noise_mod.estimate_noise_or_fallback(packed[0])
+        den = denoise_array(packed, model, preset, used, tile, overlap,
+                            on_tile=(lambda d, n, k=k: on_tile(k * n + d, 4 * n)) if on_tile else None)
+        m = bayer.unpack_rggb(den[0])  # (H', W') mosaic of this phase
+        hh, ww = m.shape[-2:]
+        ys = torch.arange(hh)[:, None]
+        xs = torch.arange(ww)[None, :]
+        colour = torch.where((ys % 2 == 0) & (xs % 2 == 0), 0, torch.where((ys % 2 == 1) & (xs % 2 == 1), 2, 1))
+        m = m[dy: dy + h, dx: dx + w]
+        colour = colour[dy: dy + h, dx: dx + w]
+        for ch in range(3):
+            sel = colour == ch
+            out[0, ch][sel] += m[sel]
+            count[0, ch][sel] += 1
+    lin_den = out / count.clamp_min(1)
+    srgb = isp.process_rgb(lin_den.clamp(0, 1), wb, ccm, tone=True)
+    return srgb, used
+
+
+# ----------------------------------------------------------------------------------------
+# file level
+# ----------------------------------------------------------------------------------------
+
+@dataclass
+class FileResult:
+    """What :func:`denoise_file` did for one input."""
+
+    input: Path
+    outputs: Outputs
+    megapixels: float
+    noise: NoiseParams
+    timings: dict[str, float] = field(default_factory=dict)
+    classification: dict | None = None
+
+
+def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module, preset: Preset,
+                 opts: DenoiseOptions | None = None, on_tile: ProgressFn | None = None,
+                 classifier: Any = None) -> FileResult:
+    """Denoise one file and write its outputs (image, preview, optional TIFF, sidecar).
+
+    path: a camera raw (DNG or any Bayer raw LibRaw reads) or a PNG/TIFF/JPEG (8/16-bit,
+    grey/RGB/RGBA). out_image: the denoised file's path (raw in -> DNG out; RGB in -> same
+    format). Raises EdgedenError subclasses for bad input (the CLI turns them into one line).
+    The input file is only read. Every output is written atomically, the sidecar last.
+    """
+    from edgeden import io
+
+    opts = opts or DenoiseOptions()
+    path, out_image = Path(path), Path(out_image)
+    outs = outputs_for(out_image, opts)
+    tile = opts.tile if opts.tile is not None else preset.tile
+    overlap = opts.overlap if opts.overlap is not None else preset.overlap
+    t = {}
+    t0 = time.perf_counter()
+    kind = io.detect_kind(path)
+    if kind == "raw" and preset.domain != "raw":
+        raise UnsupportedInputError(
+            f"preset {preset.name!r} works on RGB images; use a raw preset for camera raws (see `edgeden models`)")
+    out_image.parent.mkdir(parents=True, exist_ok=True)
+    classification = None
+    if kind == "raw":
+        raw = io.read_raw(path)
+        t["read"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        packed, pad = raw_to_packed(raw)
+        params = raw_noise(raw, packed, opts)
+        t["noise"] = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        den = denoise_array(packed, model, preset, params, tile, overlap, on_tile)
+        t["inference"] = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        mosaic = packed_to_mosaic(den, pad, raw)
+        render = render_packed(den, raw, pad)
+        thumb = _thumbnail_u8(render, 256)
+        residual = _residual_noise(params)
+        io.write_dng(outs.image, mosaic, raw, preview_rgb_u8=thumb, noise_profile=residual)
+        mp = raw.mosaic_u16.size / 1e6
+        fmt = "dng"
+        size = list(raw.shape)
+        cfa = raw.cfa
+    else:
+        img = io.read_rgb(path)
+        t["read"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        x = rgb_to_tensor(img)
+        if preset.domain == "raw":
+            t["noise"] = 0.0
+            den_srgb, params = denoise_srgb_with_raw_model(x, model, preset, opts.noise, tile, overlap, on_tile)
+            t["inference"] = time.perf_counter() - t1
+        else:
+            params = opts.noise if opts.noise is not None else noise_mod.estimate_noise_or_fallback(x[0])
+            t["noise"] = time.perf_counter() - t1
+            t1 = time.perf_counter()
+            den_srgb = denoise_array(x, model, preset, params, tile, overlap, on_tile)
+            t["inference"] = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        out_hwc = tensor_to_rgb(den_srgb, img.channels)
+        io.write_rgb(outs.image, out_hwc, img)
+        render = tensor_to_rgb(den_srgb, 3)
+        mp = img.data_hwc.shape[0] * img.data_hwc.shape[1] / 1e6
+        fmt = img.format
+        size = list(img.data_hwc.shape[:2])
+        cfa = None
+    if classifier is not None:
+        classification = classifier(render)
+    if outs.preview:
+        io.write_preview(outs.preview, render)
+    if outs.tiff:
+        io.write_tiff16(outs.tiff, render)
+    t["write"] = time.perf_counter() - t1
+    t["total"] = time.perf_counter() - t0
+    if outs.sidecar:
+        from edgeden.io.sidecar import write_sidecar
+
+        write_sidecar(outs.sidecar, {
+            "edgeden_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "input": {"path": str(path), "sha256": sha256_file(path), "format": fmt, "size_hw": size, "cfa": cfa},
+            "outputs": {k: (str(v) if v else None) for k, v in
+                        (("image", outs.image), ("preview", outs.preview), ("tiff", outs.tiff))},
+            "preset": {"name": preset.name, "arch": preset.arch, "domain": preset.domain,
+                       "weights_sha256": preset.sha256,
+                       **({"array_member": {"index": model.index, "shot_range": model.shot_bounds[model.index:model.index + 2]}}
+                          if preset.array else {})},
+            "noise": params.to_dict(),
+            "tiling": {"tile": tile, "overlap": overlap},
+            "precision": precision_name(),
+            "timings_s": {k: round(v, 4) for k, v in t.items()},
+            "megapixels": round(mp, 3),
+            "classification": classification,
+        })
+    return FileResult(path, outs, mp, params, t, classification)
+
+
+def _thumbnail_u8(render_hwc: np.ndarray, max_side: int) -> np.ndarray:
+    """(H, W, 3) render (float in [0, 1] or uint16) -> uint8 thumbnail, longer side <= max_side
+    (box filter, computed in row strips)."""
+    h, w = render_hwc.shape[:2]
+    f = max(1, int(np.ceil(max(h, w) / max_side)))
+    hh, ww = h // f, w // f
+    scale = 65535.0 if render_hwc.dtype == np.uint16 else 1.0
+    out = np.empty((hh, ww, 3), dtype=np.float32)
+    for i in range(0, hh, 8):
+        j = min(hh, i + 8)
+        blk = render_hwc[i * f: j * f, : ww * f].astype(np.float32).reshape(j - i, f, ww, f, 3)
+        out[i:j] = blk.mean((1, 3)) / scale
+    return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def _residual_noise(params: NoiseParams, factor: float = 0.1) -> NoiseParams:
+    """Noise profile to record in the output DNG: a conservative estimate of what is left
+    (the input variance scaled by ``factor``; raw converters use it to tune their own NR)."""
+    return NoiseParams(tuple(s * factor for s in params.shot), tuple(o * factor for o in params.read),
+                       source="residual", detail=f"input noise x {factor}")
