@@ -26,8 +26,9 @@ def skimage_photo(name: str) -> np.ndarray:
 
     Returns (H, W, 3) float32 sRGB in [0, 1].
     """
-    from skimage import data
+    from edgeden.core.types import require
 
+    data = require("skimage.data", "eval")
     return np.asarray(getattr(data, name)(), dtype=np.float32)[..., :3] / 255.0
 
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from edgeden.core.types import NoiseParams
+from edgeden.core.types import NoiseParams, require
 from edgeden.paths import resolve_data
 
 TEST_SETS = {"kodak24": "test/Kodak24", "cbsd68": "test/CBSD68", "mcmaster": "test/McMaster", "set12": "test/Set12"}
@@ -74,8 +74,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM (scikit-image) of (H, W, C) images in [0, 1]; ``a`` is clipped first."""
-    from skimage.metrics import structural_similarity
-
+    structural_similarity = require("skimage.metrics", "eval").structural_similarity
     return float(structural_similarity(np.clip(a, 0, 1), b, channel_axis=-1, data_range=1.0))
 
 

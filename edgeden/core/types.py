@@ -122,3 +122,14 @@ class RgbImage:
     @property
     def channels(self) -> int:
         return int(self.data_hwc.shape[2])
+
+
+def require(module: str, extra: str):
+    """Import an optional dependency, or raise EdgedenError saying which extra installs it
+    (``pip install 'edgeden[EXTRA]'``)."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        raise EdgedenError(f"this needs {module.split('.')[0]}: pip install 'edgeden[{extra}]'") from None
