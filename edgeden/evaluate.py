@@ -162,7 +162,7 @@ def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None =
 
     ``start`` skips the first images of the set (a chunk of a long run): the image at index i of
     the whole set always gets noise seed ``seed + i``, so chunks run side by side reproduce one
-    run over the set (``benchmarks/merge_evals.py`` merges them).
+    run over the set (``lab/benchmarks/merge_evals.py`` merges them).
 
     Returns {"preset", "data", "images", "start", "seed", "threads", "precision", "conv_peak_gflops",
     "results": [{"noise", "noisy_psnr", "noisy_ssim", "psnr", "ssim", ["raw_psnr"], "mp_per_s", ["bm3d_psnr", "bm3d_ssim", "bm3d_mp_per_s"]}]}.

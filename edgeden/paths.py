@@ -1,22 +1,36 @@
-"""Where edgeden finds data that does not ship inside the package.
+"""Where edgeden finds data that does not ship inside the package (training and test sets).
 
-Training and evaluation data live outside the package: by default in the folder
-``shared/data`` beside the repository checkout, or wherever ``EDGEDEN_DATA`` points.
+In order: ``$EDGEDEN_DATA``; then a ``shared/data`` folder beside the current folder or one of
+its parents (``../shared/data`` from a checkout, as laid out for development); then beside a
+source checkout this package runs from. Nothing is fetched from the network.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
+
+def _candidates() -> list[Path]:
+    cwd = Path.cwd().resolve()
+    out = []
+    for d in (cwd, *cwd.parents):
+        out += [d / "shared" / "data", d.parent / "shared" / "data"] if d == cwd else [d / "shared" / "data"]
+    pkg_root = Path(__file__).resolve().parents[1]
+    if (pkg_root / "pyproject.toml").exists():  # running from a source checkout
+        out.append(pkg_root.parent / "shared" / "data")
+    return out
 
 
 def data_dir() -> Path:
-    """The data root (may not exist: callers check and say so)."""
+    """The data root (may not exist: callers check and say so). See the module docstring."""
     env = os.environ.get("EDGEDEN_DATA")
     if env:
         return Path(env)
-    return (REPO_ROOT / ".." / "shared" / "data").resolve()
+    cands = _candidates()
+    for c in cands:
+        if c.is_dir():
+            return c
+    return cands[0]
 
 
 def resolve_data(path: str | os.PathLike) -> Path:

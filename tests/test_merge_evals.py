@@ -1,4 +1,4 @@
-"""benchmarks/merge_evals.py: chunked eval results merge into the whole set's means."""
+"""lab/benchmarks/merge_evals.py: chunked eval results merge into the whole set's means."""
 from __future__ import annotations
 
 import importlib.util

@@ -1,7 +1,7 @@
 """Inference precision: fp32, or bf16 autocast where the CPU has native bf16.
 
 On CPUs with AVX512-BF16 or AMX, bf16 autocast runs the shipped presets' convolutions 1.9-2.8x
-faster than fp32 for a PSNR change of about 0.01 dB (measured 2026-12-01: docs/benchmarks.md);
+faster than fp32 for a PSNR change of about 0.01 dB (measured: docs/benchmarks.md);
 on CPUs without them bf16 is emulated and several times *slower*, so ``auto`` uses it only
 where it is native. Choose with ``set_precision`` (the CLI's ``--precision``) or the
 ``EDGEDEN_PRECISION`` environment variable (auto, fp32, bf16).

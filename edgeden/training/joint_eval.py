@@ -1,7 +1,7 @@
 """The DC-Net table (papers/000, Sec. 3 / Table 2 style) on the CIFAR-10 subset, and calibration.
 
     python -m edgeden.training.joint_eval runs/dcnet-cifar runs/dcnet-seq-cifar \
-        runs/mb25m-cifar runs/unet-s-cifar --out benchmarks/dcnet_cifar.json
+        runs/mb25m-cifar runs/unet-s-cifar --out lab/benchmarks/dcnet_cifar.json
 
 For each training run (its final weights ``last.safetensors``: the held-out test split is never
 used to pick a checkpoint) and each of the paper's 11 noise levels sigma in {0, 0.1, ..., 1.0}

@@ -2,14 +2,14 @@
 
 CBM3D costs ~0.0075 MP/s per core here (an hour of both cores for Kodak24 + CBSD68 at three
 sigmas), and it is deterministic given the noisy image. ``edgeden eval --compare bm3d`` runs
-saved in benchmarks/bm3d/ hold its figures for whole test sets; a preset evaluated later with
+saved in lab/benchmarks/bm3d/ hold its figures for whole test sets; a preset evaluated later with
 the same set, seed and noise specs (``edgeden eval PRESET --data SET --noise ... --threads 1
 --json``) sees exactly the same noisy images. This script pairs such a run with the saved CBM3D
 run and *checks* the pairing: same set, image count, seed and start, and per noise level the
 noisy input's mean PSNR and SSIM equal to 4 decimals (different noise would differ there).
 
-    python benchmarks/beside_bm3d.py --bm3d benchmarks/bm3d/dnresnet-srgb_kodak24-all.json \\
-        --out benchmarks/bm3d/every_srgb_preset_kodak24.json EVAL.json [EVAL.json ...]
+    python lab/benchmarks/beside_bm3d.py --bm3d lab/benchmarks/bm3d/dnresnet-srgb_kodak24-all.json \\
+        --out lab/benchmarks/bm3d/every_srgb_preset_kodak24.json EVAL.json [EVAL.json ...]
 
 Prints one Markdown row per preset and noise level: PSNR, CBM3D's PSNR, the difference, and
 the preset's speed as a multiple of CBM3D's (both measured at one thread on this machine). Raw
@@ -77,9 +77,9 @@ def main(argv: list[str] | None = None) -> int:
     lines = table(rows)
     print("\n".join(lines))
     if a.card:
-        note = (f"(C)BM3D's figures from `benchmarks/bm3d/{a.bm3d.name}` (the same images, seed and noise, "
+        note = (f"(C)BM3D's figures from `lab/benchmarks/bm3d/{a.bm3d.name}` (the same images, seed and noise, "
                 "checked through the noisy input's PSNR / SSIM per level); PSNR is raw-domain for raw noise. "
-                "Both speeds at one thread, measured in different runs. Made by `benchmarks/beside_bm3d.py`.")
+                "Both speeds at one thread, measured in different runs. Made by `lab/benchmarks/beside_bm3d.py`.")
         with open(a.card, "a") as f:
             f.write("\n".join(["", f"## {a.title}", "", note, "", *lines, ""]))
     if a.out:

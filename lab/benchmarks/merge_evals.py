@@ -10,7 +10,7 @@ figures by time (total megapixels / total seconds, images of one size: weighted 
 
     edgeden eval PRESET --data kodak24 --start 0 --limit 12 --compare bm3d --json > a.json &
     edgeden eval PRESET --data kodak24 --start 12 --compare bm3d --json > b.json
-    python benchmarks/merge_evals.py --data kodak24 OUT.json a.json b.json
+    python lab/benchmarks/merge_evals.py --data kodak24 OUT.json a.json b.json
 """
 from __future__ import annotations
 

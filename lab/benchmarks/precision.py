@@ -1,6 +1,6 @@
 """fp32 against bf16 autocast inference for every shipped denoising preset, in one run.
 
-    python benchmarks/precision.py [--data kodak24] [--limit 4] [--threads 1] [--out benchmarks/precision.json]
+    python lab/benchmarks/precision.py [--data kodak24] [--limit 4] [--threads 1] [--out lab/benchmarks/precision.json]
 
 Same seeded noisy images for both precisions (edgeden.evaluate), mean PSNR and MP/s, this
 machine's conv peak measured in the same run; bf16 is only worth it on CPUs with native bf16
@@ -24,7 +24,7 @@ def main() -> None:
     ap.add_argument("--data", default="kodak24")
     ap.add_argument("--limit", type=int, default=4)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--out", default="benchmarks/precision.json")
+    ap.add_argument("--out", default="lab/benchmarks/precision.json")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     rows = []

@@ -1,6 +1,6 @@
 """Peak memory (RSS) of `denoise_file` on large raws: tiling bounds it by the tile, not the image.
 
-Usage: python benchmarks/tiling_memory.py [--sizes 24,50] [--preset NAME] [--tile 512]
+Usage: python lab/benchmarks/tiling_memory.py [--sizes 24,50] [--preset NAME] [--tile 512]
 
 For each size a synthetic Bayer DNG (e.g. 6000x4000 for 24 MP) is written by our own writer,
 then denoised in a *fresh subprocess* (so ru_maxrss is that run's peak alone) with a raw

@@ -2,9 +2,9 @@
 
 Each comparison is a set of ``idea-*`` recipes (``edgeden/training/recipes/``) trained with
 ``edgeden train``; this module reads their run logs and writes ``lab/benchmarks/training_ideas.json``
-and ``docs/training_ideas.md``::
+and ``lab/results/training_ideas.md``::
 
-    python -m edgeden_lab.ideas [--runs runs] [--json lab/benchmarks/training_ideas.json] [--md docs/training_ideas.md]
+    python -m edgeden_lab.ideas [--runs runs] [--json lab/benchmarks/training_ideas.json] [--md lab/results/training_ideas.md]
 
 Quality is the trainer's validation PSNR at the end of each run (8 held-out BSDS500 photos, centre
 crops, seeded noise at fixed levels; never a test set), so every arm is measured on the same
@@ -150,7 +150,7 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", default="runs")
     ap.add_argument("--json", default="lab/benchmarks/training_ideas.json")
-    ap.add_argument("--md", default="docs/training_ideas.md")
+    ap.add_argument("--md", default="lab/results/training_ideas.md")
     a = ap.parse_args(argv)
     rows = merge(load_rows(Path(a.json)), collect(Path(a.runs)))
     Path(a.json).write_text(json.dumps(rows, indent=2) + "\n")

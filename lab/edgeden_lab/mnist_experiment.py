@@ -1,6 +1,6 @@
 """The controlled experiment of Markhorst et al. (papers/000, Sec. 3, Table 1), reduced model.
 
-    python -m edgeden_lab.mnist_experiment --out docs/dcnet_mnist    # regenerates the table
+    python -m edgeden_lab.mnist_experiment --out lab/results/dcnet_mnist    # regenerates the table
 
 Data (:mod:`edgeden_lab.mnist_pairs`): 96x96 grey images, constant background in
 [0.1, 0.3], two non-overlapping MNIST digits (the 10k MNIST test digits of
@@ -210,7 +210,7 @@ def markdown(res: dict) -> str:
         return float(np.mean([r[k] for r in m["levels"]]))
 
     lines = ["# DC-Net controlled experiment (papers/000, Sec. 3, Table 1), reduced model", "",
-             f"Regenerate: `python -m edgeden_lab.mnist_experiment --out docs/dcnet_mnist` "
+             f"Regenerate: `python -m edgeden_lab.mnist_experiment --out lab/results/dcnet_mnist` "
              f"(about {res['total_cpu_hours']:.2f} CPU hours here).", "",
              f"Data: {a['train_images']} training and {a['test_images']} test images of 96x96 (paper: 30k), "
              f"two non-overlapping MNIST digits on a constant grey background in [0.1, 0.3]; the 10k MNIST "
@@ -253,7 +253,7 @@ def markdown(res: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="Reproduce papers/000 Table 1 (reduced model) on this machine.")
-    ap.add_argument("--out", type=Path, default=Path("docs/dcnet_mnist"))
+    ap.add_argument("--out", type=Path, default=Path("lab/results/dcnet_mnist"))
     ap.add_argument("--train-images", type=int, default=8000)
     ap.add_argument("--test-images", type=int, default=1000)
     ap.add_argument("--steps", type=int, default=3000)
