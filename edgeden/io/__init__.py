@@ -24,9 +24,10 @@ from edgeden.io.raw import (
     cfa_from_pattern, noise_params_from_dng, raw_image_info, raw_info,
     read_raw,
 )
-from edgeden.io.rgb import (
-    JPEG_QUALITY, quantise, read_rgb, rgb_image_info, rgb_info, write_preview, write_rgb, write_tiff16,
-)
+from edgeden.io.jpeg import JPEG_QUALITY
+from edgeden.io.pixels import quantise
+from edgeden.io.rgb import read_rgb, rgb_image_info, rgb_info, write_preview, write_rgb
+from edgeden.io.tiff import write_tiff16
 
 __all__ = [
     "MAX_PIXELS", "RAW_EXTENSIONS", "RGB_EXTENSIONS", "JPEG_QUALITY",

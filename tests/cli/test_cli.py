@@ -232,13 +232,13 @@ def test_failed_write_leaves_no_partial_file(tmp_path, photos, tiny_presets, mon
     """A crash in the middle of writing (as a kill would) leaves neither the file nor a temp."""
     from edgeden.io import rgb
 
-    real = rgb._write_png
+    real = rgb.write_png
 
     def boom(tmp, *a, **k):
         real(tmp, *a, **k)
         raise KeyboardInterrupt  # interrupted after the temporary file was written
 
-    monkeypatch.setattr(rgb, "_write_png", boom)
+    monkeypatch.setattr(rgb, "write_png", boom)
     out = tmp_path / "out"
     r = runner.invoke(app, ["denoise", str(photos / "sub" / "b.png"), "-m", "tiny-srgb", "-o", str(out)])
     assert r.exit_code != 0

@@ -1,4 +1,4 @@
-"""Shared fixtures for tests/core: location of the shared test data, tiny synthetic raws."""
+"""Shared fixtures for tests/core and tests/io: location of the shared test data, tiny synthetic raws."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 #: ``shared/data`` beside the repository (absent on machines without the data: tests skip).
-DATA_DIR = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
+DATA_DIR = (Path(__file__).resolve().parents[1] / ".." / "shared" / "data").resolve()
 RAW_DIR = DATA_DIR / "raw"
 
 _CFA_BYTES = {"RGGB": b"\x00\x01\x01\x02", "BGGR": b"\x02\x01\x01\x00",
