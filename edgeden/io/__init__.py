@@ -16,16 +16,25 @@ Errors are :class:`~edgeden.core.types.CorruptInputError` (empty, truncated, not
 both with one-line messages meant for users; a missing file raises the base
 :class:`~edgeden.core.types.EdgedenError`.
 """
-from edgeden.io.common import MAX_PIXELS, RAW_EXTENSIONS, RGB_EXTENSIONS, check_pixels, detect_kind
-from edgeden.io.exif import exif_jsonable
-from edgeden.io.atomic import atomic_path, atomic_write, find_stale_temps, is_atomic_temp
-from edgeden.io.dng import noise_profile_values, quick_preview_u8, write_dng
-from edgeden.io.raw import (
-    cfa_from_pattern, noise_params_from_dng, raw_image_info, raw_info,
-    read_raw,
+from edgeden.io.atomic import (
+    atomic_path,
+    atomic_write,
+    find_stale_temps,
+    is_atomic_temp,
 )
+from edgeden.io.common import (
+    MAX_PIXELS,
+    RAW_EXTENSIONS,
+    RGB_EXTENSIONS,
+    check_pixels,
+    detect_kind,
+)
+from edgeden.io.dng import noise_profile_values, quick_preview_u8, write_dng
+from edgeden.io.dngtags import noise_params_from_dng
+from edgeden.io.exif import exif_jsonable
 from edgeden.io.jpeg import JPEG_QUALITY
 from edgeden.io.pixels import quantise
+from edgeden.io.raw import cfa_from_pattern, raw_image_info, raw_info, read_raw
 from edgeden.io.rgb import read_rgb, rgb_image_info, rgb_info, write_preview, write_rgb
 from edgeden.io.tiff import write_tiff16
 

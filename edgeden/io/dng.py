@@ -33,7 +33,7 @@ from edgeden.io.exif import (
 )
 from edgeden.io.atomic import atomic_path
 from edgeden.core.colour import xyz_to_cam_from_cam_to_srgb
-from edgeden.io.raw import select_color_matrix
+from edgeden.io.dngtags import select_color_matrix
 from edgeden.core.types import CFA_PATTERNS, NoiseParams, RawImage
 
 #: Camera-profile tags replaced as a whole when ``like.xyz_to_cam`` no longer matches them.

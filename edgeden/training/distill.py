@@ -68,7 +68,7 @@ class Teacher:
         """Weighted sum of the distillation terms named in ``weights`` (kd, fm, fm_style).
 
         pred: student output (N, C, H, W) in the model's domain; y: the clean target in the
-        target's domain; domain: the batch's ``trainer.DomainMap``. The kd term is measured in
+        target's domain; domain: the batch's ``batches.DomainMap``. The kd term is measured in
         the target's domain (where the image loss is), the features on model-domain images."""
         loss = torch.zeros(())
         if weights.get("kd"):

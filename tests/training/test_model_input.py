@@ -11,7 +11,7 @@ from edgeden.pipeline import denoise_array
 from edgeden.presets import Preset
 from edgeden.training import data as D
 from edgeden.training.recipe import Recipe
-from edgeden.training.trainer import BatchSource
+from edgeden.training.batches import BatchSource
 
 
 class Recorder(torch.nn.Module):

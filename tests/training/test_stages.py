@@ -110,7 +110,7 @@ def test_distillation_losses_vanish_at_their_targets():
     """kd is zero when the student says what the teacher says; the feature term is zero when the
     student's output is the clean image; both give gradients otherwise."""
     from edgeden.training.distill import Teacher
-    from edgeden.training.trainer import DomainMap
+    from edgeden.training.batches import DomainMap
 
     t = Teacher({"arch": "tsdn", "weights": "preset:tsdn/members.0"}, in_channels=5, out_channels=4)
     g = torch.Generator().manual_seed(0)

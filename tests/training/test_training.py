@@ -202,7 +202,8 @@ def test_joint_photo_and_labels_training_with_noise_map(tmp_path, photo_dir):
     from edgeden.classify import PresetClassifier
     from edgeden.models import create_arch
     from edgeden.training import joint_eval
-    from edgeden.training.trainer import BatchSource, build_model, make_optimizer
+    from edgeden.training.batches import BatchSource
+    from edgeden.training.trainer import build_model, make_optimizer
 
     npz = _tiny_labelled(tmp_path)
     unet = create_arch("unet-s", in_channels=4, out_channels=3)
@@ -253,7 +254,8 @@ def test_mixed_srgb_noise_batches_and_init_from_weights(tmp_path, photo_dir):
     would compute; ``init`` starts from given weights; validation at named specs."""
     from safetensors.torch import save_file
 
-    from edgeden.training.trainer import BatchSource, build_model
+    from edgeden.training.batches import BatchSource
+    from edgeden.training.trainer import build_model
 
     r = _recipe(tmp_path, photo_dir, name="tiny-mix", noise={"kind": "srgb-mixed", "awgn_prob": 0.5,
                                                             "sigma": [25, 25], "val_levels": ["awgn:25", "camera:0.004"]})
