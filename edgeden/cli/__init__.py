@@ -41,13 +41,12 @@ from edgeden.cli import denoise, info, models, preview  # noqa: E402  (registers
 for _mod in (denoise, models, info, preview):
     _mod.register(app)
 
-try:  # training/eval commands are registered when their modules exist
-    from edgeden.cli import eval as _eval, train as _train  # noqa: E402
+from edgeden.cli import eval as _eval  # noqa: E402
+from edgeden.cli import export as _export
+from edgeden.cli import train as _train
 
-    _train.register(app)
-    _eval.register(app)
-except ImportError:  # pragma: no cover
-    pass
+for _mod in (_train, _export, _eval):
+    _mod.register(app)
 
 
 for _c in app.registered_commands:  # known errors -> one line, exit 1, in every command

@@ -6,7 +6,15 @@ from typing import List, Optional
 
 import typer
 
-from edgeden.cli.common import EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, STATE, fail, load_profiles, parse_noise
+from edgeden.cli.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    STATE,
+    fail,
+    load_profiles,
+    parse_noise,
+)
 
 
 def denoise(
@@ -94,9 +102,8 @@ def denoise(
     from edgeden.cli.common import apply_precision
 
     apply_precision(precision)
-    from edgeden.presets import build_model
-
     from edgeden.classify import PresetClassifier
+    from edgeden.presets import build_model
 
     nets: dict = {}
     classifiers: dict = {}
@@ -121,7 +128,13 @@ def denoise(
         return pr, nets[pr.name]
 
     from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     console = Console(stderr=True, soft_wrap=True)
     live = console.is_terminal

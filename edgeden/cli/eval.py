@@ -2,24 +2,22 @@
 from __future__ import annotations
 
 import json
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
 
 def eval_cmd(
-    preset: str = typer.Argument(..., help="Preset name (see `edgeden models`)."),
-    data: str = typer.Option("kodak24", "--data", help="kodak24, cbsd68, mcmaster, set12 or a folder of clean images."),
-    noise: List[str] = typer.Option(["awgn:25"], "--noise", help="awgn:SIGMA (0..255), camera:SHOT (raw noise rendered through the ISP, sRGB presets) or raw:SHOT (raw presets); repeatable."),
-    limit: Optional[int] = typer.Option(None, "--limit", min=1, help="Use only N images (the first N, or N from --start)."),
-    start: int = typer.Option(0, "--start", min=0, help="Skip the first N images (run a long evaluation in chunks; "
-                                                          "image i of the set keeps noise seed SEED + i)."),
-    compare: Optional[str] = typer.Option(None, "--compare", help="'bm3d' to run BM3D on the same noisy images."),
-    seed: int = typer.Option(0, "--seed", help="Noise seed (image i uses seed + i)."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
-    precision: str = typer.Option("auto", "--precision",
-                                  help="auto (bf16 where the CPU has native bf16, else fp32), fp32 or bf16."),
+    preset: Annotated[str, typer.Argument(help="Preset name (see `edgeden models`).")],
+    data: Annotated[str, typer.Option("--data", help="kodak24, cbsd68, mcmaster, set12 or a folder of clean images.")] = "kodak24",
+    noise: Annotated[List[str], typer.Option("--noise", help="awgn:SIGMA (0..255), camera:SHOT (raw noise rendered through the ISP, sRGB presets) or raw:SHOT (raw presets); repeatable.")] = ["awgn:25"],  # noqa: B006
+    limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Use only N images (the first N, or N from --start).")] = None,
+    start: Annotated[int, typer.Option("--start", min=0, help="Skip the first N images (run a long evaluation in chunks; image i of the set keeps noise seed SEED + i).")] = 0,
+    compare: Annotated[Optional[str], typer.Option("--compare", help="'bm3d' to run BM3D on the same noisy images.")] = None,
+    seed: Annotated[int, typer.Option("--seed", help="Noise seed (image i uses seed + i).")] = 0,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads (default: all cores).")] = None,
+    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 where the CPU has native bf16, else fp32), fp32 or bf16.")] = "auto",
 ) -> None:
     """Measure PSNR/SSIM against clean references (and megapixels per second)."""
     from edgeden.cli.common import EXIT_USAGE, fail

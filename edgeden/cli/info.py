@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
@@ -10,14 +11,14 @@ from edgeden.cli.common import fail
 
 
 def info(
-    file: Path = typer.Argument(..., help="An image or camera raw file."),
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    noise_profiles: Path = typer.Option(None, "--noise-profiles", dir_okay=False,
-                                        help="darktable noiseprofiles.json for camera profiles."),
+    file: Annotated[Path, typer.Argument(help="An image or camera raw file.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    noise_profiles: Annotated[Optional[Path], typer.Option("--noise-profiles", dir_okay=False,
+                                                           help="darktable noiseprofiles.json for camera profiles.")] = None,
 ) -> None:
     """Show format, size, CFA pattern, black/white levels, ISO, white balance, and the noise parameters edgeden would use (and where they come from)."""  # noqa: E501
-    from edgeden.info import file_info
     from edgeden.cli.common import load_profiles
+    from edgeden.info import file_info
 
     if not file.exists():
         fail(f"{file}: no such file")

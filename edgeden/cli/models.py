@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from typing import Annotated
 
 import typer
 
@@ -28,9 +29,9 @@ def preset_rows() -> list[dict]:
 
 
 def models(
-    as_json: bool = typer.Option(False, "--json", help="Machine-readable output."),
-    archs: bool = typer.Option(False, "--archs", help="List every architecture with measured complexity "
-                                                      "beside the paper's figures."),
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    archs: Annotated[bool, typer.Option("--archs", help="List every architecture with measured complexity "
+                                                        "beside the paper's figures.")] = False,
 ) -> None:
     """List the installed model presets: domain, parameters, MACs per megapixel, measured quality."""
     if archs:

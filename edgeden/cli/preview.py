@@ -2,19 +2,20 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated, Optional
 
 import typer
 
 
 def preview(
-    file: Path = typer.Argument(..., help="A camera raw or an image."),
-    out: Path = typer.Option(None, "--out", "-o", help="Output JPEG/PNG (default: FILE.preview.jpg beside "
-                                                       "the current folder)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing output."),
+    file: Annotated[Path, typer.Argument(help="A camera raw or an image.")],
+    out: Annotated[Optional[Path], typer.Option("--out", "-o", help="Output JPEG/PNG (default: FILE.preview.jpg "
+                                                                    "in the current folder).")] = None,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing output.")] = False,
 ) -> None:
     """Render FILE through the minimal ISP (white balance, demosaic, colour matrix, gamma, tone)."""
-    from edgeden.info import render_file
     from edgeden.cli.common import fail
+    from edgeden.info import render_file
 
     out = out or Path(file.name + ".preview.jpg")
     if out.exists() and not overwrite:

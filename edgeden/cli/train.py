@@ -2,18 +2,17 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Annotated, Optional
 
 import typer
 
 
 def train_cmd(
-    recipe: str = typer.Argument(..., help="Recipe YAML file or built-in recipe name "
-                                           "(edgeden/training/recipes/)."),
-    steps: Optional[int] = typer.Option(None, "--steps", min=1, help="Total steps (default: the recipe's)."),
-    resume: bool = typer.Option(False, "--resume", help="Continue from runs/NAME/last.pt."),
-    out: Path = typer.Option(Path("runs"), "--out", help="Folder for run outputs."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads."),
+    recipe: Annotated[str, typer.Argument(help="Recipe YAML file or built-in recipe name (edgeden/training/recipes/).")],
+    steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Total steps (default: the recipe's).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/NAME/state.safetensors.")] = False,
+    out: Annotated[Path, typer.Option("--out", help="Folder for run outputs.")] = Path("runs"),
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads.")] = None,
 ) -> None:
     """Train a model from clean photographs with synthetic noise, as the recipe says."""
     import torch
@@ -28,7 +27,13 @@ def train_cmd(
         fail(str(e))
     if threads:
         torch.set_num_threads(threads)
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(TextColumn(f"[bold]{r.name}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[msg]}"),
                   TimeRemainingColumn()) as prog:

@@ -1,6 +1,6 @@
 """Turn a finished training run into a shipped preset: weights, YAML and model card.
 
-    python -m edgeden.training.export runs/unet-m-srgb --name unet-m-srgb \
+    edgeden export runs/unet-m-srgb --name unet-m-srgb \
         --noise awgn:15 --noise awgn:25 --noise awgn:50 --data kodak24 --data cbsd68
 
 Steps: copy ``best.safetensors`` into ``edgeden/presets/weights/NAME.safetensors``; measure
@@ -12,12 +12,12 @@ typed in by hand: every figure in the card comes from the run's log or a measure
 """
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import platform
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -69,20 +69,50 @@ def run_summary(run: Path, weights: str = "best") -> dict:
                           for e in vals]}
 
 
-def export(run: Path, name: str, description: str, datas: list[str], noises: list[str], limit: int | None,
-           tile: int, overlap: int, compare_bm3d: int = 0, dest: Path = PRESET_DIR, weights: str = "best",
-           joint: dict | None = None, class_list: str = "", array_runs: list[Path] | None = None,
-           shot_bounds: list[float] | None = None) -> Path:
-    """Export ``run`` as preset ``name`` into ``dest`` (YAML), ``dest/weights``, ``dest/cards``;
-    returns the YAML path. ``datas`` x ``noises`` are evaluated (first ``limit`` images).
+@dataclass
+class ExportOptions:
+    """What :func:`export` does with a run (the ``edgeden export`` options).
 
-    ``weights``: "best" (validation-selected) or "last" (final step) checkpoint. ``joint``: a
-    :func:`edgeden.training.joint_eval.evaluate_runs` result containing this run (models with a
-    classifier head): adds the preset's ``classifier`` block (class names, ``class_list``,
-    calibration temperature fitted on the validation split) and the 11-level table.
-    ``array_runs`` + ``shot_bounds``: ``run`` and these runs are the members of a noise subrange
-    model array (``edgeden.models.array``), in subrange order; steps and CPU hours add up.
+    run: the training run folder (``runs/NAME``); name: the preset's name; datas x noises are
+    evaluated for the card (first ``limit`` images; ``compare_bm3d`` images also with (C)BM3D);
+    tile / overlap: the preset's tiling; dest: the preset folder written (YAML, weights/,
+    cards/); weights: "best" (validation-selected) or "last" (final step); joint: a
+    :func:`edgeden.training.joint_eval.evaluate_runs` result containing this run (adds the
+    classifier block and the 11-level table); class_list: its class list's name; array_runs +
+    shot_bounds: the other members of a noise subrange model array and the n + 1 bounds.
     """
+
+    run: Path
+    name: str
+    description: str = ""
+    datas: list[str] = field(default_factory=list)
+    noises: list[str] = field(default_factory=list)
+    limit: int | None = None
+    tile: int = 512
+    overlap: int = 32
+    compare_bm3d: int = 0
+    dest: Path = PRESET_DIR
+    weights: str = "best"
+    joint: dict | None = None
+    class_list: str = ""
+    array_runs: list[Path] | None = None
+    shot_bounds: list[float] | None = None
+
+
+def export(run: Path, name: str, description: str = "", datas: list[str] = (), noises: list[str] = (),
+           limit: int | None = None, tile: int = 512, overlap: int = 32, compare_bm3d: int = 0, **more) -> Path:
+    """Export ``run`` as preset ``name`` (see :class:`ExportOptions` for every option); returns
+    the preset YAML's path."""
+    return export_run(ExportOptions(Path(run), name, description, list(datas), list(noises), limit, tile, overlap,
+                                    compare_bm3d, **more))
+
+
+def export_run(o: ExportOptions) -> Path:
+    """Write preset ``o.name`` from run ``o.run``: YAML into ``o.dest``, the weights into
+    ``o.dest/weights``, the model card (measured only) into ``o.dest/cards``."""
+    run, name, description, datas, noises, limit = o.run, o.name, o.description, o.datas, o.noises, o.limit
+    tile, overlap, compare_bm3d, dest, weights = o.tile, o.overlap, o.compare_bm3d, o.dest, o.weights
+    joint, class_list, array_runs, shot_bounds = o.joint, o.class_list, o.array_runs, o.shot_bounds
     if bool(array_runs) != bool(shot_bounds) or (array_runs and len(shot_bounds) != len(array_runs) + 2):
         raise ValueError("a model array needs its other runs and n + 1 shot bounds for n members")
     from edgeden.evaluate import NoiseSpec, evaluate
@@ -283,7 +313,7 @@ def model_card(doc: dict, rec: dict, summ: dict, evals: list[dict], joint: dict 
     lines += ["", "Noise specs: see `edgeden eval --help` and `edgeden/evaluate.py` (awgn:SIGMA on sRGB; "
               "camera:SHOT = raw noise rendered through our ISP, noise level estimated blind; raw:SHOT = UPI "
               "Poisson-Gaussian on packed raw with the mean read noise). Regenerate this card with "
-              "`python -m edgeden.training.export`.", ""]
+              "`edgeden export`.", ""]
     return "\n".join(lines)
 
 
@@ -359,41 +389,3 @@ def _cpu() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown CPU"
-
-
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(description="Export a training run as a shipped preset with a model card.")
-    ap.add_argument("run", type=Path)
-    ap.add_argument("--name", required=True)
-    ap.add_argument("--description", default="")
-    ap.add_argument("--data", action="append", default=[])
-    ap.add_argument("--noise", action="append", default=[])
-    ap.add_argument("--limit", type=int, default=None)
-    ap.add_argument("--bm3d", type=int, default=0, help="also run BM3D on the first N images of each set")
-    ap.add_argument("--tile", type=int, default=512)
-    ap.add_argument("--overlap", type=int, default=32)
-    ap.add_argument("--append-eval", type=Path, default=None,
-                    help="instead of exporting: append this `edgeden eval --json` result to the card of --name")
-    ap.add_argument("--title", default="Beside BM3D (same run)")
-    ap.add_argument("--weights", choices=["best", "last"], default="best", help="checkpoint to ship")
-    ap.add_argument("--joint", type=Path, default=None,
-                    help="`python -m edgeden.training.joint_eval` JSON: add the classifier block and table")
-    ap.add_argument("--class-list", default="cifar10", help="name of the class list (with --joint)")
-    ap.add_argument("--array-run", type=Path, action="append", default=[],
-                    help="further member runs of a noise subrange model array (RUN is member 0)")
-    ap.add_argument("--shot-bounds", type=float, nargs="+", default=None,
-                    help="n + 1 shot values delimiting the array's subranges")
-    a = ap.parse_args(argv)
-    if a.append_eval:
-        append_comparison(PRESET_DIR / "cards" / f"{a.name}.md", json.loads(a.append_eval.read_text()), a.title)
-        return 0
-    joint = json.loads(a.joint.read_text()) if a.joint else None
-    p = export(a.run, a.name, a.description, a.data, a.noise, a.limit, a.tile, a.overlap, a.bm3d,
-               weights=a.weights, joint=joint, class_list=a.class_list, array_runs=a.array_run or None,
-               shot_bounds=a.shot_bounds)
-    print(p)
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
