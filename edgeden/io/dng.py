@@ -61,6 +61,21 @@ def _xyz_to_cam_for(like: RawImage) -> np.ndarray:
     return xyz_to_cam_from_cam_to_srgb(like.cam_to_srgb)
 
 
+def source_datetime(exif: dict) -> str | None:
+    """The DateTime written to a DNG: the source's own (DateTime, else DateTimeOriginal) when it is
+    a valid "YYYY:MM:DD HH:MM:SS" string, else None (no tag). Never the time of writing, so the
+    same input always gives byte-identical output (processing time goes in the sidecar)."""
+    for key in ("DateTime", "DateTimeOriginal"):
+        v = exif.get(key)
+        if isinstance(v, bytes):
+            v = v.decode("ascii", "replace")
+        if isinstance(v, str):
+            v = v.strip("\x00 ")
+            if len(v) == 19 and v[4] == v[7] == ":" and v[13] == v[16] == ":":
+                return v
+    return None
+
+
 def noise_profile_values(noise: NoiseParams) -> tuple[float, ...] | None:
     """NoiseParams -> flat DNG NoiseProfile doubles (S, O per plane, CFAPlaneColor R, G, B).
 
@@ -279,7 +294,7 @@ def write_dng(path: str | os.PathLike, mosaic_u16: np.ndarray, like: RawImage, *
     with atomic_path(path) as tmp:
         with tifffile.TiffWriter(tmp, bigtiff=False, byteorder="<") as tw:
             tw.write(preview, photometric="rgb", planarconfig="contig", subfiletype=1, subifds=1,
-                     metadata=None, software=software, datetime=True, extratags=ifd0_tags)
+                     metadata=None, software=software, datetime=source_datetime(exif), extratags=ifd0_tags)
             tw.write(np.ascontiguousarray(m), photometric=32803, subfiletype=0, metadata=None,
                      software=False, compression=None, extratags=raw_tags)
         append_exif_ifds(tmp, exif)

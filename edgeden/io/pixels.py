@@ -19,7 +19,7 @@ from edgeden.core.types import (
     RgbImage,
     UnsupportedInputError,
 )
-from edgeden.io.common import check_pixels
+from edgeden.io.common import MAX_PIXELS, check_pixels
 
 
 def to_float(arr: np.ndarray, maxval: int) -> np.ndarray:
@@ -46,6 +46,10 @@ def short_error(exc: BaseException) -> str:
 def pillow_open(p: Path, what: str) -> Any:
     from PIL import Image, UnidentifiedImageError
 
+    # Pillow's own bomb guard refuses images above 2 x its MAX_IMAGE_PIXELS (179 MP by default),
+    # below our documented limit; raise it to ours (never lower it) and let check_pixels decide.
+    if Image.MAX_IMAGE_PIXELS is not None and Image.MAX_IMAGE_PIXELS < MAX_PIXELS:
+        Image.MAX_IMAGE_PIXELS = MAX_PIXELS
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)

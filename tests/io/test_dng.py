@@ -155,3 +155,20 @@ def test_real_gopro_read_write_read(tmp_path, data_file):
     t0, t1, preview, _, _ = _ifds(out)
     assert 51009 in t1 and 700 in t0            # lens-correction opcodes and XMP carried over
     assert int(t0[50779]) == 23                  # full dual-illuminant profile kept
+
+
+def test_dng_output_is_byte_identical_across_runs(tmp_path, synthetic_raw):
+    """No time of writing in the file: the same input gives the same bytes (a killed-and-rerun
+    batch equals an uninterrupted one); DateTime is the source's own when it has one."""
+    import time
+
+    from edgeden.io.dng import source_datetime
+
+    raw = synthetic_raw("RGGB")
+    a = write_dng(tmp_path / "a.dng", raw.mosaic_u16, raw)
+    time.sleep(1.1)
+    b = write_dng(tmp_path / "b.dng", raw.mosaic_u16, raw)
+    assert a.read_bytes() == b.read_bytes()
+    assert source_datetime({"DateTime": "2024:05:06 07:08:09"}) == "2024:05:06 07:08:09"
+    assert source_datetime({"DateTimeOriginal": "2024:05:06 07:08:09\x00"}) == "2024:05:06 07:08:09"
+    assert source_datetime({"DateTime": "yesterday"}) is None and source_datetime({}) is None

@@ -252,3 +252,32 @@ def test_real_kodak_and_set12(data_file):
     grey = read_rgb(data_file("test/Set12/01.png"))
     assert grey.channels == 1 and grey.alpha is None
     assert exif_jsonable(kodim.exif) == {}   # private keys hidden
+
+
+def _png_header_only(path, w, h, bit_depth=8, colour=2):
+    """A PNG whose IHDR claims w x h but whose pixel data is one empty deflate stream."""
+    import struct
+    import zlib
+
+    def chunk(t, d):
+        return struct.pack(">I", len(d)) + t + d + struct.pack(">I", zlib.crc32(t + d) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", w, h, bit_depth, colour, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"")) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("bit_depth", [8, 16])
+def test_one_pixel_limit_for_every_png_depth(tmp_path, bit_depth):
+    """190 MP is under the documented 200 MP limit: never refused as 'too large' by a decoder's
+    own guard (Pillow's is 179 MP), whatever the bit depth; 210 MP is refused from the header."""
+    from edgeden.core.types import CorruptInputError, UnsupportedInputError
+    from edgeden.io import MAX_PIXELS, read_rgb
+
+    assert MAX_PIXELS == 200_000_000
+    under = _png_header_only(tmp_path / "under.png", 14000, 13600, bit_depth)  # 190.4 MP
+    with pytest.raises(CorruptInputError):  # decoded (and found truncated), not refused for size
+        read_rgb(under)
+    over = _png_header_only(tmp_path / "over.png", 15000, 14000, bit_depth)  # 210 MP
+    with pytest.raises(UnsupportedInputError, match="200"):
+        read_rgb(over)
