@@ -27,14 +27,23 @@ from typing import Any
 
 import numpy as np
 
-from edgeden.io.exif import (
-    ASCII, BYTE, DOUBLE, LONG, RATIONAL, SHORT, SRATIONAL,
-    append_exif_ifds, exif_placeholder_tags, ifd0_extratags, normalise_value,
-)
-from edgeden.io.atomic import atomic_path
 from edgeden.core.colour import xyz_to_cam_from_cam_to_srgb
-from edgeden.io.dngtags import select_color_matrix
 from edgeden.core.types import CFA_PATTERNS, NoiseParams, RawImage
+from edgeden.io.atomic import atomic_path
+from edgeden.io.dngtags import select_color_matrix
+from edgeden.io.exif import (
+    ASCII,
+    BYTE,
+    DOUBLE,
+    LONG,
+    RATIONAL,
+    SHORT,
+    SRATIONAL,
+    append_exif_ifds,
+    exif_placeholder_tags,
+    ifd0_extratags,
+    normalise_value,
+)
 
 #: Camera-profile tags replaced as a whole when ``like.xyz_to_cam`` no longer matches them.
 _PROFILE_TAGS = frozenset({

@@ -365,47 +365,39 @@ def split_exif(exif: dict) -> tuple[list, list, list]:
     return ifd0, ex, gps
 
 
-def exif_tiff_blob(exif: dict, *, overrides: dict | None = None) -> bytes:
-    """A self-contained little-endian TIFF structure holding the tags (for JPEG APP1 / PNG eXIf).
-
-    Args:
-        exif: canonical exif dict.
-        overrides: name -> value replacing or adding IFD0/EXIF tags (e.g. {"Software": ...}).
-    Returns:
-        bytes starting with ``b"II*\\x00"`` (prefix ``b"Exif\\x00\\x00"`` yourself for JPEG),
-        or b"" when there is nothing to write.
+def pillow_exif(exif: dict, *, overrides: dict | None = None) -> Any:
+    """A Pillow ``Image.Exif`` holding the tags of a canonical exif dict (IFD0, EXIF and GPS
+    sub-IFDs, each tag with its table type: rationals as ``IFDRational``), for writing a JPEG
+    APP1 segment or a PNG eXIf chunk (``.tobytes()``). ``overrides``: name -> value replacing or
+    adding tags. Returns None when there is nothing to write.
     """
+    from PIL import Image
+    from PIL.TiffImagePlugin import IFDRational
+
     d = dict(exif)
     if overrides:
         d.update(overrides)
     ifd0, ex, gps = split_exif(d)
     if not (ifd0 or ex or gps):
-        return b""
-    bo = "<"
-    base = 8
-    ptr0 = list(ifd0)
-    if ex:
-        ptr0.append((EXIF_IFD_POINTER, LONG, 0))
-    if gps:
-        ptr0.append((GPS_IFD_POINTER, LONG, 0))
-    size0 = len(encode_ifd(ptr0, base, bo))
-    exif_off = base + size0 + (size0 % 2)
-    size_ex = len(encode_ifd(ex, exif_off, bo)) if ex else 0
-    gps_off = exif_off + size_ex + (size_ex % 2)
-    final0 = list(ifd0)
-    if ex:
-        final0.append((EXIF_IFD_POINTER, LONG, exif_off))
-    if gps:
-        final0.append((GPS_IFD_POINTER, LONG, gps_off))
-    out = bytearray(b"II*\x00" + struct.pack("<I", base))
-    out += encode_ifd(final0, base, bo)
-    out += b"\x00" * (exif_off - len(out))
-    if ex:
-        out += encode_ifd(ex, exif_off, bo)
-        out += b"\x00" * (gps_off - len(out))
-    if gps:
-        out += encode_ifd(gps, gps_off, bo)
-    return bytes(out)
+        return None
+
+    def value(t: int, v: Any) -> Any:
+        if t in (RATIONAL, SRATIONAL):
+            v = v if isinstance(v, tuple) else _as_int_pair(v)
+            rs = tuple(IFDRational(int(v[i]), int(v[i + 1])) for i in range(0, len(v) - 1, 2))
+            return rs[0] if len(rs) == 1 else rs
+        return v
+
+    out = Image.Exif()
+    out.endian = "<"  # little-endian, as our TIFF and DNG outputs
+    for code, t, v in ifd0:
+        out[code] = value(t, v)
+    for pointer, entries in ((EXIF_IFD_POINTER, ex), (GPS_IFD_POINTER, gps)):
+        if entries:
+            sub = out.get_ifd(pointer)
+            for code, t, v in entries:
+                sub[code] = value(t, v)
+    return out
 
 
 def exif_placeholder_tags(exif: dict) -> list[tuple[int, int, int, int, bool]]:

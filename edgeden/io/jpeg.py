@@ -12,7 +12,7 @@ from edgeden.core.types import (
     RgbImage,
 )
 from edgeden.io.exif import (
-    exif_tiff_blob,
+    pillow_exif,
     unlink_ifd1,
 )
 from edgeden.io.pixels import pillow_decode, pillow_open, split_channels
@@ -57,9 +57,9 @@ def write_jpeg(tmp: Path, q: np.ndarray, *, exif: dict, quality: int, same_forma
     if same_format and exif.get("_exif_bytes"):
         kw["exif"] = exif["_exif_bytes"]
     else:
-        blob = exif_tiff_blob(exif)
-        if blob:
-            kw["exif"] = b"Exif\x00\x00" + blob
+        ex = pillow_exif(exif)
+        if ex is not None:
+            kw["exif"] = ex.tobytes()
     if exif.get("_icc_profile"):
         kw["icc_profile"] = exif["_icc_profile"]
     if exif.get("_xmp"):

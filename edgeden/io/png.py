@@ -18,7 +18,7 @@ from edgeden.core.types import (
 from edgeden.io.common import check_pixels, head
 from edgeden.io.exif import (
     exif_from_pillow,
-    exif_tiff_blob,
+    pillow_exif,
     unlink_ifd1,
 )
 from edgeden.io.pixels import pillow_decode, short_error, split_channels
@@ -110,9 +110,10 @@ def png_chunks_for(exif: dict, same_format: bool) -> list[tuple[bytes, bytes]]:
     icc = exif.get("_icc_profile")
     if icc:
         out.append((b"iCCP", b"ICC profile\x00\x00" + zlib.compress(icc)))
-    blob = exif_tiff_blob(exif)
-    if blob:
-        out.append((b"eXIf", blob))
+    ex = pillow_exif(exif)
+    if ex is not None:  # eXIf holds the TIFF structure without JPEG's "Exif\0\0" prefix
+        blob = ex.tobytes()
+        out.append((b"eXIf", blob[6:] if blob.startswith(b"Exif\x00\x00") else blob))
     return out
 
 

@@ -16,7 +16,7 @@ from edgeden.io import (
     atomic_path, atomic_write, exif_jsonable, find_stale_temps, is_atomic_temp, quantise, read_rgb,
     rgb_info, write_preview, write_rgb, write_tiff16,
 )
-from edgeden.io.exif import exif_tiff_blob, unlink_ifd1
+from edgeden.io.exif import pillow_exif, unlink_ifd1
 from edgeden.core.types import CorruptInputError, EdgedenError, UnsupportedInputError
 
 LAYOUTS = {"grey": (1, False), "grey+alpha": (1, True), "rgb": (3, False), "rgba": (3, True)}
@@ -152,7 +152,7 @@ def test_exif_written_into_tiff_sub_ifds(tmp_path):
 
 
 def test_unlink_ifd1_drops_the_thumbnail_link_only():
-    blob = bytearray(exif_tiff_blob({"Make": "Cam", "ISOSpeedRatings": 100}))
+    blob = bytearray(pillow_exif({"Make": "Cam", "ISOSpeedRatings": 100}).tobytes()[6:])
     ifd0 = struct.unpack("<I", blob[4:8])[0]
     n = struct.unpack("<H", blob[ifd0:ifd0 + 2])[0]
     nxt = ifd0 + 2 + 12 * n
@@ -161,6 +161,22 @@ def test_unlink_ifd1_drops_the_thumbnail_link_only():
     assert len(out) == len(blob) + 6
     assert out[6 + nxt:6 + nxt + 4] == b"\x00\x00\x00\x00"
     assert out[6:6 + nxt] == bytes(blob[:nxt])
+
+
+def test_pillow_exif_writes_table_types_that_read_back():
+    """Cross-format EXIF (e.g. a raw's capture data in a JPEG preview) goes through Pillow's
+    Image.Exif with each tag's table type: rationals stay rationals, GPS stays in its IFD."""
+    from PIL import Image
+
+    tags = {"Make": "Cam", "Orientation": 6, "ExposureTime": (1, 60), "FNumber": (14, 5),
+            "ISOSpeedRatings": 400, "GPS": {"GPSLatitudeRef": "S", "GPSLatitude": (10, 1, 20, 1, 30, 1)}}
+    ex = Image.Exif()
+    ex.load(pillow_exif(tags).tobytes())
+    from edgeden.io.exif import exif_from_pillow
+
+    back = exif_from_pillow(ex)
+    assert {k: back[k] for k in tags} == tags
+    assert pillow_exif({}) is None
 
 
 def test_write_preview_and_tiff16(tmp_path):
