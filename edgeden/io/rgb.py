@@ -2,13 +2,12 @@
 
 Backends, chosen so that no bit depth is ever lost silently:
 
-* PNG, 16-bit: pypng (Pillow reads a 16-bit RGB PNG as 8-bit without a word and cannot write
-  one). Pure Python: about 0.3 s per megapixel to read an unfiltered file, up to ~3 s per
-  megapixel for Paeth-filtered files from other software; writing ~0.6 s per megapixel.
+* PNG, 16-bit: imagecodecs' libpng (Pillow reads a 16-bit RGB PNG as 8-bit without a word and
+  cannot write one); see :mod:`edgeden.io.png`.
 * PNG, 1/2/4/8-bit (palette included): Pillow (palette and tRNS are expanded to RGB(A)/LA;
   such files are written back as 8-bit RGB(A)/grey).
-* TIFF: tifffile (none/deflate/LZMA compression natively; LZW/JPEG/PackBits TIFFs need the
-  ``imagecodecs`` package for 16 bits, 8-bit ones fall back to Pillow).
+* TIFF: tifffile (with imagecodecs for LZW/JPEG/PackBits; 8-bit files it cannot decode fall
+  back to Pillow).
 * JPEG: Pillow (what imageio uses underneath), so EXIF/ICC/XMP and chroma subsampling are
   available. Grey and RGB only (CMYK refused).
 
