@@ -39,10 +39,12 @@ from edgeden.io.exif import (
     RATIONAL,
     SHORT,
     SRATIONAL,
+    normalise_value,
+)
+from edgeden.io.exif_write import (
     append_exif_ifds,
     exif_placeholder_tags,
     ifd0_extratags,
-    normalise_value,
 )
 
 #: Camera-profile tags replaced as a whole when ``like.xyz_to_cam`` no longer matches them.

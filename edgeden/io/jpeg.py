@@ -11,10 +11,7 @@ import numpy as np
 from edgeden.core.types import (
     RgbImage,
 )
-from edgeden.io.exif import (
-    pillow_exif,
-    unlink_ifd1,
-)
+from edgeden.io.exif_write import pillow_exif, unlink_ifd1
 from edgeden.io.pixels import pillow_decode, pillow_open, split_channels
 from edgeden.io.png import exif_from_blob
 

@@ -18,11 +18,8 @@ from edgeden.core.types import (
     RgbImage,
 )
 from edgeden.io.common import check_pixels, head
-from edgeden.io.exif import (
-    exif_from_pillow,
-    pillow_exif,
-    unlink_ifd1,
-)
+from edgeden.io.exif import exif_from_pillow
+from edgeden.io.exif_write import pillow_exif, unlink_ifd1
 from edgeden.io.pixels import pillow_decode, short_error, split_channels
 
 #: PNG ancillary chunks copied from a PNG source to a PNG output (placed after IHDR).

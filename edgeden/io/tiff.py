@@ -16,12 +16,11 @@ from edgeden.core.types import (
 )
 from edgeden.io.atomic import atomic_path
 from edgeden.io.common import check_pixels
-from edgeden.io.exif import (
+from edgeden.io.exif import exif_from_tifffile_page, rational_to_float
+from edgeden.io.exif_write import (
     append_exif_ifds,
-    exif_from_tifffile_page,
     exif_placeholder_tags,
     ifd0_extratags,
-    rational_to_float,
 )
 from edgeden.io.pixels import (
     as_hwc,

@@ -12,12 +12,21 @@ import tifffile
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 
-from edgeden.io import (
-    atomic_path, atomic_write, exif_jsonable, find_stale_temps, is_atomic_temp, quantise, read_rgb,
-    rgb_info, write_preview, write_rgb, write_tiff16,
-)
-from edgeden.io.exif import pillow_exif, unlink_ifd1
 from edgeden.core.types import CorruptInputError, EdgedenError, UnsupportedInputError
+from edgeden.io import (
+    atomic_path,
+    atomic_write,
+    exif_jsonable,
+    find_stale_temps,
+    is_atomic_temp,
+    quantise,
+    read_rgb,
+    rgb_info,
+    write_preview,
+    write_rgb,
+    write_tiff16,
+)
+from edgeden.io.exif_write import pillow_exif, unlink_ifd1
 
 LAYOUTS = {"grey": (1, False), "grey+alpha": (1, True), "rgb": (3, False), "rgba": (3, True)}
 
