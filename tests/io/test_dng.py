@@ -7,8 +7,8 @@ import rawpy
 import tifffile
 
 from edgeden.core.colour import cam_to_srgb_from_xyz
-from edgeden.io import find_stale_temps, read_raw, write_dng
 from edgeden.core.types import CFA_PATTERNS, NoiseParams
+from edgeden.io import find_stale_temps, read_raw, write_dng
 
 _CFA_BYTES = {"RGGB": b"\x00\x01\x01\x02", "BGGR": b"\x02\x01\x01\x00",
               "GRBG": b"\x01\x00\x02\x01", "GBRG": b"\x01\x02\x00\x01"}

@@ -6,11 +6,21 @@ import pytest
 import rawpy
 
 from edgeden.core.colour import SRGB_TO_XYZ, cam_to_srgb_from_xyz
-from edgeden.io import (
-    MAX_PIXELS, cfa_from_pattern, check_pixels, detect_kind,
-    noise_params_from_dng, raw_info, read_raw,
+from edgeden.core.types import (
+    CFA_PATTERNS,
+    CorruptInputError,
+    EdgedenError,
+    UnsupportedInputError,
 )
-from edgeden.core.types import CFA_PATTERNS, CorruptInputError, EdgedenError, UnsupportedInputError
+from edgeden.io import (
+    MAX_PIXELS,
+    cfa_from_pattern,
+    check_pixels,
+    detect_kind,
+    noise_params_from_dng,
+    raw_info,
+    read_raw,
+)
 
 # LibRaw colour indices (color_desc b"RGBG": 0=R, 1=G, 2=B, 3=second G) for each pattern
 LIBRAW_PATTERNS = {"RGGB": [[0, 1], [3, 2]], "BGGR": [[2, 3], [1, 0]],
