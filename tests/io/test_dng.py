@@ -117,6 +117,7 @@ def test_write_dng_rejects_other_shapes_and_dtypes(tmp_path, synthetic_raw):
     assert not list(tmp_path.iterdir())
 
 
+@pytest.mark.reliability(case='DNG write killed midway', expected='no file under the real name, no temporary left')
 def test_failed_write_leaves_nothing(tmp_path, synthetic_raw, monkeypatch):
     like = synthetic_raw("RGGB")
     target = tmp_path / "keep.dng"
@@ -157,6 +158,7 @@ def test_real_gopro_read_write_read(tmp_path, data_file):
     assert int(t0[50779]) == 23                  # full dual-illuminant profile kept
 
 
+@pytest.mark.reliability(case='the same raw denoised twice', expected='byte-identical DNGs (no time of writing)')
 def test_dng_output_is_byte_identical_across_runs(tmp_path, synthetic_raw):
     """No time of writing in the file: the same input gives the same bytes (a killed-and-rerun
     batch equals an uninterrupted one); DateTime is the source's own when it has one."""

@@ -122,6 +122,7 @@ def test_active_area_at_odd_offset_shifts_pattern_and_black(tmp_path, reference_
     assert raw.cfa == "".join("RGGB"[2 * ((dy + i) % 2) + (dx + j) % 2] for i in range(2) for j in range(2))
 
 
+@pytest.mark.reliability(case='linear (demosaiced) DNG', expected='refused with one line')
 def test_linear_dng_refused(tmp_path, reference_dng):
     rgb = np.random.default_rng(0).integers(0, 4096, size=(16, 24, 3)).astype(np.uint16)
     path = reference_dng(tmp_path / "linear.dng", rgb, "RGGB", (0, 0, 0, 0), 4095, photometric=34892)
@@ -129,6 +130,7 @@ def test_linear_dng_refused(tmp_path, reference_dng):
         read_raw(path)
 
 
+@pytest.mark.reliability(case='X-Trans / non-Bayer DNG', expected='refused with one line')
 def test_xtrans_dng_refused(tmp_path, reference_dng):
     mosaic = np.zeros((24, 36), np.uint16)
     path = reference_dng(tmp_path / "xtrans.dng", mosaic, "RGGB", (0, 0, 0, 0), 4095, cfa_dim=(6, 6))
@@ -136,6 +138,7 @@ def test_xtrans_dng_refused(tmp_path, reference_dng):
         read_raw(path)
 
 
+@pytest.mark.reliability(case='DNG header claiming an absurd size', expected='refused from the header, before decoding')
 def test_dng_header_claiming_absurd_size_refused_before_decoding(tmp_path, reference_dng):
     path = reference_dng(tmp_path / "small.dng", np.zeros((8, 8), np.uint16), "RGGB", (0, 0, 0, 0), 4095)
     data = bytearray(path.read_bytes())
@@ -179,6 +182,7 @@ def _bad_files(tmp_path, reference_dng):
     ("text.nef", "text"),
     ("image.dng", "PNG"),
 ])
+@pytest.mark.reliability(case='broken raw files (truncated, zero-byte, renamed text, ...)', expected='one-line CorruptInputError')
 def test_bad_raw_files_raise_corrupt_with_one_line(tmp_path, reference_dng, name, words):
     _bad_files(tmp_path, reference_dng)
     with pytest.raises(CorruptInputError, match=words) as exc:
@@ -187,6 +191,7 @@ def test_bad_raw_files_raise_corrupt_with_one_line(tmp_path, reference_dng, name
     assert "\n" not in msg and len(msg) < 160
 
 
+@pytest.mark.reliability(case='missing raw file', expected='one-line error')
 def test_missing_file_is_a_user_error(tmp_path):
     with pytest.raises(EdgedenError, match="not found"):
         read_raw(tmp_path / "nope.dng")
@@ -246,6 +251,7 @@ def test_real_kodak_kdc(data_file):
     assert raw.make == "Eastman Kodak Company" and raw.iso == 84.0
 
 
+@pytest.mark.reliability(case='real linear DNG (Canon EOS 6D)', expected='refused with one line')
 def test_real_linear_canon_dng_refused(data_file):
     with pytest.raises(UnsupportedInputError, match="linear DNG: already demosaiced, not a Bayer mosaic"):
         read_raw(data_file("raw/photoprism_canon_eos_6d_linear.dng"))

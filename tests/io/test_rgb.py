@@ -237,6 +237,7 @@ def bad_files(tmp_path):
     ("notes.jpg", CorruptInputError, "not a JPEG: the file contains text"),
     ("huge.png", UnsupportedInputError, "too large: 100000x100000"),
 ])
+@pytest.mark.reliability(case='broken PNG/TIFF/JPEG (truncated, zero-byte, wrong extension, text, CMYK, ...)', expected='one-line CorruptInputError/UnsupportedInputError naming the problem')
 def test_bad_rgb_files(bad_files, name, error, words):
     t0 = time.perf_counter()
     with pytest.raises(error, match=words) as exc:
@@ -245,12 +246,14 @@ def test_bad_rgb_files(bad_files, name, error, words):
     assert "\n" not in str(exc.value)
 
 
+@pytest.mark.reliability(case='missing input file', expected='one-line error')
 def test_missing_rgb_file(tmp_path):
     with pytest.raises(EdgedenError, match="not found"):
         read_rgb(tmp_path / "missing.png")
 
 
 # ----------------------------------------------------------------------------- atomic writes
+@pytest.mark.reliability(case='write interrupted by an exception', expected='no partial file under the real name; temporary removed')
 def test_atomic_path_names_and_cleanup(tmp_path):
     with atomic_path(tmp_path / "out.png") as tmp:
         assert tmp.parent == tmp_path and tmp.name.startswith(".out.png.") and tmp.name.endswith(".tmp")
@@ -292,6 +295,7 @@ def _png_header_only(path, w, h, bit_depth=8, colour=2):
     return path
 
 
+@pytest.mark.reliability(case='PNG of 190 MP (under the limit) and 210 MP (over), 8 and 16 bit', expected='one 200 MP limit from the header for every depth')
 @pytest.mark.parametrize("bit_depth", [8, 16])
 def test_one_pixel_limit_for_every_png_depth(tmp_path, bit_depth):
     """190 MP is under the documented 200 MP limit: never refused as 'too large' by a decoder's
