@@ -1,21 +1,70 @@
 """Batch jobs: find inputs, plan outputs (mirroring the input tree), run, collect failures.
 
 The CLI's ``denoise`` command is a thin layer over :func:`plan_jobs` and :func:`run_jobs`.
+
+Data safety under hostile input: an input is only ever read, never written, replaced or
+renamed. Every problem is one line naming the file (``path: problem``); the job concerned is
+left out and the rest of the batch goes on (the CLI then exits 3 with its summary).
+
+Walking input folders
+    Folders are walked recursively. Hidden names (leading ``.``), our own outputs
+    (``*.preview.jpg``, ``*.render.tif``, ``*.json``, ``*.tmp``) and an output folder inside
+    an input folder are skipped. Symbolic links to folders are not followed
+    (``os.walk(followlinks=False)``; one note line each). A symbolic link to a file inside an
+    input folder is followed only if its target resolves inside that same input folder
+    (its output is named after the link, where the link is); a link whose target lies outside
+    the input folder is skipped with one line, and so are broken links and link loops
+    (a link to itself included). Files and folders named on the command line are taken as
+    given, links included; a broken one is one line.
+
+Output collisions, all checked before anything is denoised
+    A job writes its image and the companions ``NAME.preview.jpg``, ``NAME.json`` and
+    ``NAME.render.tif`` (:func:`edgeden.pipeline.outputs_for`). It is refused, with one line
+    naming both files, when one of its output paths
+
+    * is an input of the batch -- paths compared as given (absolute) and resolved, and also
+      case-folded (``os.path.normcase`` + ``lower()``) when the output folder's file system
+      is case-insensitive (:func:`fs_case_insensitive` probes it);
+    * is an output of an earlier job of the batch (``a.kdc`` and ``a.dng`` both make
+      ``a.dng``; ``a.PNG`` and ``a.png`` on a case-insensitive file system): the first in
+      walking order keeps it;
+    * exists already and is not ours, for a job that will write (not one skipped because its
+      outputs are complete). A file is ours when a record of ours beside it names it: the
+      sidecar ``NAME.json`` (any ``edgeden.sidecar/`` version, ``outputs.image`` = NAME) or
+      the claim ``.NAME.edgeden-claim`` that :func:`claimed` writes before a job's first
+      output and removes after its last (so a run killed half-way is still recognised). With
+      no sidecar at all, an image that has an edgeden companion (``NAME.preview.jpg`` or
+      ``NAME.render.tif``) beside it is taken as ours with that companion (a run stopped
+      before its sidecar, or a sidecar deleted). Anything else -- e.g. a camera's
+      ``photo.dng`` where ``photo.kdc`` would write its output -- is never overwritten.
+
+Output folder
+    :func:`check_output_folder` creates it and writes and removes a probe file before the first
+    job, so an unwritable folder is one error before any work. Stale temporary files of ours
+    (:func:`edgeden.io.atomic.is_atomic_temp`: ``.<name>.<8 hex>.tmp``, nothing else) in the
+    folders a batch writes are removed before it starts and after an interrupt.
 """
 from __future__ import annotations
 
+import contextlib
+import errno
 import os
+import unicodedata
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
-from edgeden.io.common import RAW_EXTENSIONS, RGB_EXTENSIONS
 from edgeden.core.types import EdgedenError
+from edgeden.io.atomic import remove_stale_temps, temp_name
+from edgeden.io.common import RAW_EXTENSIONS, RGB_EXTENSIONS
+from edgeden.io.sidecar import claim_path, recorded_outputs, write_claim
 
 RAW_EXTS = RAW_EXTENSIONS
 RGB_EXTS = RGB_EXTENSIONS
 IMAGE_EXTS = RAW_EXTS | RGB_EXTS
 OUTPUT_SUFFIXES = (".preview.jpg", ".render.tif", ".json", ".tmp")
+#: Companions :func:`edgeden.pipeline.outputs_for` may write beside an image named NAME.
+COMPANION_SUFFIXES = (".preview.jpg", ".json", ".render.tif")
 
 
 @dataclass
@@ -36,6 +85,11 @@ def output_name(src: Path) -> str:
     return src.stem + ".dng" if src.suffix.lower() in RAW_EXTS else src.name
 
 
+def all_outputs(out_image: Path) -> list[Path]:
+    """Every path a job with image ``out_image`` may write: the image and all its companions."""
+    return [out_image] + [out_image.with_name(out_image.name + s) for s in COMPANION_SUFFIXES]
+
+
 def _is_within(p: Path, folder: Path) -> bool:
     try:
         p.relative_to(folder)
@@ -44,55 +98,287 @@ def _is_within(p: Path, folder: Path) -> bool:
         return False
 
 
-def plan_jobs(paths: list[Path], out_dir: Path) -> Plan:
+def _abs(p: str | os.PathLike) -> Path:
+    """Absolute, normalised, symbolic links not resolved."""
+    return Path(os.path.abspath(os.fspath(p)))
+
+
+def _resolve(p: Path) -> Path | None:
+    """The resolved path of an existing file, None for a broken link, a loop or no file."""
+    try:
+        return p.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return None
+
+
+def _resolve_loose(p: Path) -> Path:
+    try:
+        return p.resolve()
+    except (OSError, RuntimeError):
+        return _abs(p)
+
+
+def link_problem(f: Path) -> str | None:
+    """One phrase for a symbolic link that cannot be followed (broken, loop), else None."""
+    try:
+        os.stat(f)
+        return None
+    except OSError as e:
+        if e.errno == errno.ELOOP:
+            return "symbolic link loop; skipped"
+        if e.errno == errno.ENOENT:
+            try:
+                target = os.readlink(f)
+            except OSError:
+                target = "?"
+            return f"broken symbolic link (its target {target} does not exist); skipped"
+        return f"symbolic link cannot be followed ({e.strerror or e}); skipped"
+
+
+def same_entry(a: Path, b: Path) -> bool:
+    """True if paths ``a`` and ``b`` both exist and are the same directory entry (inode)."""
+    try:
+        return os.path.samestat(os.lstat(a), os.lstat(b))
+    except OSError:
+        return False
+
+
+def fs_case_insensitive(folder: Path, write_probe: bool = False) -> bool:
+    """Whether the file system holding ``folder`` (or its nearest existing ancestor) ignores
+    case in names.
+
+    First by looking: a name there with letters, spelt with its case swapped, reaches the same
+    entry (:func:`same_entry`). With no such name and ``write_probe``, by probing: a temporary
+    file of ours with a lower-case name is created, its upper-case name looked up, and the file
+    removed. Undecided (empty folder, no probe allowed, or the probe fails): False.
+    """
+    d = _abs(folder)
+    while not d.is_dir():
+        if d.parent == d:
+            return False
+        d = d.parent
+    try:
+        with os.scandir(d) as it:
+            for i, e in enumerate(it):
+                if i >= 1000:
+                    break
+                sw = e.name.swapcase()
+                if sw != e.name and sw.swapcase() == e.name:
+                    return same_entry(d / e.name, d / sw)
+    except OSError:
+        pass
+    if not write_probe:
+        return False
+    probe = d / temp_name("edgeden-case-probe")
+    try:
+        with open(probe, "x"):
+            pass
+    except OSError:
+        return False
+    try:
+        return same_entry(probe, probe.with_name(probe.name.upper()))
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def path_key(p: Path, folded: bool) -> str:
+    """The string two paths are compared by: ``os.path.normcase``, plus NFC and ``lower()``
+    when ``folded`` (a case-insensitive file system)."""
+    s = os.path.normcase(os.fspath(p))
+    return unicodedata.normalize("NFC", s).lower() if folded else s
+
+
+def check_output_folder(out_dir: Path) -> None:
+    """Create ``out_dir`` (with parents) and write and remove a probe file in it.
+
+    Raises EdgedenError with one line (``OUT: output folder ...: reason``) if either fails.
+    """
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        blocker = next((a for a in [out_dir, *out_dir.parents] if a.exists() and not a.is_dir()), None)
+        why = f"{blocker} is a file, not a folder" if blocker is not None else (e.strerror or str(e)).lower()
+        raise EdgedenError(f"{out_dir}: cannot create the output folder: {why}") from None
+    probe = out_dir / temp_name("edgeden-write-probe")
+    try:
+        with open(probe, "xb") as fh:
+            fh.write(b"edgeden write probe\n")
+    except OSError as e:
+        raise EdgedenError(f"{out_dir}: output folder is not writable: {(e.strerror or str(e)).lower()}") from None
+    finally:
+        with contextlib.suppress(OSError):
+            probe.unlink()
+
+
+def stale_temp_folders(jobs: Iterable[Job], out_dir: Path) -> list[Path]:
+    """The folders a batch writes into (where its stale temporaries would be)."""
+    return sorted({out_dir, *(j.output.parent for j in jobs)})
+
+
+def clean_stale_temps(jobs: Iterable[Job], out_dir: Path) -> list[Path]:
+    """Remove our stale temporary files (and nothing else) from the folders a batch writes."""
+    return remove_stale_temps(stale_temp_folders(jobs, out_dir))
+
+
+def _owned_names(image: Path) -> set[str]:
+    """Names beside ``image`` that are outputs of ours (see the module docstring)."""
+    names, state = recorded_outputs(image)
+    if state == "missing" and image.is_file():
+        companions = [image.with_name(image.name + s) for s in (".preview.jpg", ".render.tif")]
+        present = [c.name for c in companions if c.is_file() and not c.is_symlink()]
+        if present:
+            names |= {image.name, *present}
+    return names
+
+
+def _foreign(out_image: Path, planned: Sequence[Path]) -> Path | None:
+    """The first planned path that exists and is not ours, or None."""
+    existing = [p for p in planned if os.path.lexists(p)]
+    if not existing:
+        return None
+    mine = _owned_names(out_image)
+    return next((p for p in existing if p.name not in mine), None)
+
+
+def plan_jobs(paths: list[Path], out_dir: Path, outputs: Callable[[Path], Sequence[Path]] | None = None,
+              skip: Callable[[Job], bool] | None = None, case_insensitive: bool | None = None,
+              probe_write: bool = False) -> Plan:
     """Expand files and folders (recursively) into jobs whose outputs mirror the input tree.
 
     A folder argument ``photos`` maps ``photos/a/b.dng`` to ``OUT/photos/a/b.dng``; a file
     argument maps to ``OUT/<name>``. An output folder inside an input folder is left out of
     the scan (so re-runs never denoise their own outputs). Files that cannot be inputs are
-    problems when named explicitly and silently skipped inside folders.
+    problems when named explicitly and silently skipped inside folders. Links and collisions:
+    see the module docstring.
+
+    outputs: the paths a job writes for a denoised image path (default :func:`all_outputs`;
+    the CLI passes ``outputs_for(out, opts).all()``). skip: the jobs that will be skipped as
+    complete (they write nothing, so existing files do not block them). case_insensitive:
+    None = :func:`fs_case_insensitive` of ``out_dir`` (``probe_write`` lets it write a probe).
     """
     plan = Plan()
-    out_res = out_dir.resolve()
-    seen_out: dict[Path, Path] = {}
+    outputs = outputs or all_outputs
+    out_res = _resolve_loose(out_dir)
+    folded = fs_case_insensitive(out_dir, write_probe=probe_write) if case_insensitive is None else case_insensitive
+
+    def keys(p: Path) -> set[str]:
+        return {path_key(_abs(p), folded), path_key(_resolve_loose(p), folded)}
+
+    inputs: dict[str, Path] = {}
+    cands: list[tuple[Path, Path]] = []
+
+    def add_input(f: Path) -> None:
+        for k in keys(f):
+            inputs.setdefault(k, f)
+
+    def walk_error(e: OSError) -> None:
+        plan.problems.append((Path(e.filename or "?"), f"cannot list folder: {(e.strerror or str(e)).lower()}; skipped"))
+
     for arg in paths:
+        arg = Path(arg)
+        if os.path.islink(arg) and _resolve(arg) is None:
+            plan.problems.append((arg, link_problem(arg) or "symbolic link cannot be followed; skipped"))
+            continue
         if not arg.exists():
             plan.problems.append((arg, "no such file or folder"))
             continue
         if arg.is_dir():
-            base = arg.resolve().parent
-            if _is_within(out_res, arg.resolve()) and out_res != arg.resolve():
-                plan.notes.append(f"{out_dir}: output folder is inside input folder {arg}; it is left out of the scan")
-            if out_res == arg.resolve():
+            top = _resolve(arg) or _abs(arg)
+            if out_res == top:
                 plan.problems.append((arg, "output folder is the input folder itself; choose another -o"))
                 continue
-            files = []
-            for root, dirs, names in os.walk(arg, followlinks=False):
+            if _is_within(out_res, top):
+                plan.notes.append(f"{out_dir}: output folder is inside input folder {arg}; it is left out of the scan")
+            for root, dirs, names in os.walk(arg, followlinks=False, onerror=walk_error):
                 r = Path(root)
-                dirs[:] = sorted(d for d in dirs if not d.startswith(".") and r.joinpath(d).resolve() != out_res)
-                for n in sorted(names):
-                    f = r / n
-                    if n.startswith(".") or n.endswith(OUTPUT_SUFFIXES) or f.suffix.lower() not in IMAGE_EXTS:
+                keep = []
+                for d in sorted(dirs):
+                    if d.startswith("."):
                         continue
-                    files.append(f)
+                    p = r / d
+                    if p.is_symlink():
+                        plan.notes.append(f"{p}: symbolic link to a folder, not followed")
+                        continue
+                    if _resolve_loose(p) == out_res:
+                        continue
+                    keep.append(d)
+                dirs[:] = keep
+                rel = Path(top.name) / os.path.relpath(root, arg)
+                for n in sorted(names):
+                    if n.startswith(".") or n.endswith(OUTPUT_SUFFIXES) or Path(n).suffix.lower() not in IMAGE_EXTS:
+                        continue
+                    f = r / n
+                    if f.is_symlink():
+                        why = link_problem(f)
+                        target = _resolve(f) if why is None else None
+                        if why is None and target is None:
+                            why = "symbolic link cannot be followed; skipped"
+                        elif why is None and not _is_within(target, top):
+                            why = f"symbolic link to {target}, outside the input folder {arg}; skipped"
+                        if why is not None:
+                            add_input(f)
+                            plan.problems.append((f, why))
+                            continue
+                    add_input(f)
+                    cands.append((f, out_dir / rel / output_name(f)))
         else:
-            base = arg.resolve().parent
             if arg.suffix.lower() not in IMAGE_EXTS:
-                plan.problems.append((arg, f"unsupported file type {arg.suffix or '(no extension)'!r}; "
-                                           f"edgeden reads camera raws, PNG, TIFF and JPEG"))
+                plan.problems.append((arg, (f"unsupported file type {arg.suffix or '(no extension)'!r}; "
+                                            f"edgeden reads camera raws, PNG, TIFF and JPEG")))
                 continue
-            files = [arg]
-        for f in files:
-            rel = f.resolve().parent.relative_to(base)
-            out = out_dir / rel / output_name(f)
-            if out.resolve() == f.resolve():
-                plan.problems.append((f, "output would overwrite the input; choose another -o"))
-                continue
-            if out.resolve() in seen_out:
-                out = out_dir / rel / (f.name + (".dng" if f.suffix.lower() in RAW_EXTS else f.suffix))
-            seen_out[out.resolve()] = f
-            plan.jobs.append(Job(f, out))
+            add_input(arg)
+            cands.append((arg, out_dir / output_name(arg)))
+
+    claimed: dict[str, Path] = {}
+    for f, out in cands:
+        job = Job(f, out)
+        planned = [Path(p) for p in outputs(out)]
+        msg = None
+        for p in planned:
+            ks = keys(p)
+            other = next((inputs[k] for k in ks if k in inputs), None)
+            if other is not None:
+                msg = ("output would overwrite the input itself" if keys(other) & keys(f)
+                       else f"output {p} would overwrite the input {other}") + "; choose another -o"
+                break
+            other = next((claimed[k] for k in ks if k in claimed), None)
+            if other is not None:
+                msg = (f"output {p} would also be the output of {other}; rename one of them "
+                       f"or denoise them into different folders")
+                break
+        if msg is None and (skip is None or not skip(job)):
+            p = _foreign(out, planned)
+            if p is not None:
+                msg = (f"output {p} already exists and is not an edgeden output (no sidecar {out.name}.json "
+                       f"records it); move it away or choose another -o")
+        if msg is not None:
+            plan.problems.append((f, msg))
+            continue
+        for p in planned:
+            for k in keys(p):
+                claimed[k] = f
+        plan.jobs.append(job)
     return plan
+
+
+@contextlib.contextmanager
+def claimed(out_image: Path, planned: Sequence[Path]) -> Iterator[Path]:
+    """Claim a job's outputs before it writes any (:func:`edgeden.io.sidecar.write_claim`).
+
+    The claim is removed when the job succeeds, and when it fails or is interrupted with none of
+    its outputs written; otherwise it stays, so the next run knows the partial outputs are ours.
+    """
+    out_image.parent.mkdir(parents=True, exist_ok=True)
+    claim = write_claim(out_image, list(planned))
+    ok = False
+    try:
+        yield claim
+        ok = True
+    finally:
+        if ok or not any(os.path.lexists(p) for p in planned):
+            with contextlib.suppress(OSError):
+                claim_path(out_image).unlink()
 
 
 @dataclass

@@ -6,8 +6,9 @@ reading and writing is the pure function :func:`denoise_array` / :func:`denoise_
 """
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable
 
@@ -18,7 +19,7 @@ from edgeden import __version__
 from edgeden.core import bayer, isp, noise as noise_mod
 from edgeden.core.precision import precision_name, use_bf16
 from edgeden.core.tiling import run_tiled
-from edgeden.core.types import NoiseParams, RawImage, RgbImage, UnsupportedInputError
+from edgeden.core.types import NOISE_PARAM_MAX, NoiseParams, RawImage, RgbImage, UnsupportedInputError
 from edgeden.models import primary_output
 from edgeden.presets import Preset, sha256_file
 
@@ -156,16 +157,59 @@ def render_packed(packed: torch.Tensor, raw: RawImage, pad: Any = None, strip: i
 
 
 def raw_noise(raw: RawImage, packed: torch.Tensor, opts: DenoiseOptions) -> NoiseParams:
-    """Noise of a packed raw: --noise override, DNG NoiseProfile, camera profile, or estimated."""
+    """Noise of a packed raw: --noise override, DNG NoiseProfile, camera profile, or estimated.
+
+    Every source is validated (:meth:`NoiseParams.problem`: finite, 0 <= S, O <= 1). An
+    invalid override is an error (InvalidNoiseError); an invalid DNG NoiseProfile or
+    camera-profile entry falls through to the next source, and the reason is prepended to the
+    chosen parameters' ``detail`` (so it lands in the sidecar's ``noise.detail``).
+    """
     if opts.noise is not None:
-        return opts.noise
-    if raw.noise_profile is not None:
-        return raw.noise_profile
+        return opts.noise.validate()
+    reasons: list[str] = []
+    p = _checked(raw.noise_profile, "DNG NoiseProfile", reasons)
+    if p is not None:
+        return _with_reasons(p, reasons)
     if opts.noise_profiles is not None and raw.make and raw.iso:
-        p = noise_mod.noise_from_camera_profile(opts.noise_profiles, raw.make, raw.model, raw.iso)
+        try:
+            cam = noise_mod.noise_from_camera_profile(opts.noise_profiles, raw.make, raw.model, raw.iso)
+        except (ValueError, TypeError, ArithmeticError) as e:
+            cam = None
+            reasons.append(f"camera profile rejected ({e})")
+        p = _checked(cam, "camera profile", reasons)
         if p is not None:
-            return p
-    return noise_mod.estimate_noise_or_fallback(packed[0])
+            return _with_reasons(p, reasons)
+    return _with_reasons(_estimate(packed[0], reasons), reasons)
+
+
+def _checked(p: NoiseParams | None, label: str, reasons: list[str]) -> NoiseParams | None:
+    """``p`` if it is valid; else None, with the reason appended to ``reasons``."""
+    if p is None:
+        return None
+    why = p.problem()
+    if why is None:
+        return p
+    reasons.append(f"{label} rejected ({why})")
+    return None
+
+
+def _with_reasons(p: NoiseParams, reasons: list[str]) -> NoiseParams:
+    if not reasons:
+        return p
+    return replace(p, detail="; ".join(reasons + ([p.detail] if p.detail else [])))
+
+
+def _estimate(x: torch.Tensor, reasons: list[str]) -> NoiseParams:
+    """:func:`estimate_noise_or_fallback`, validated: an unusable estimate (possible only for
+    images holding NaN or infinite values) is replaced by its finite part clamped to [0, 1]."""
+    p = noise_mod.estimate_noise_or_fallback(x)
+    if _checked(p, "estimate", reasons) is not None:
+        return p
+
+    def fix(v: tuple[float, ...]) -> tuple[float, ...]:
+        return tuple(min(max(float(a), 0.0), NOISE_PARAM_MAX) if math.isfinite(float(a)) else 0.0 for a in v) or (0.0,)
+
+    return NoiseParams(fix(p.shot), fix(p.read), source="estimated", detail="clamped to [0, 1]")
 
 
 def rgb_to_tensor(img: RgbImage) -> torch.Tensor:
@@ -205,7 +249,8 @@ def denoise_srgb_with_raw_model(x: torch.Tensor, model: torch.nn.Module, preset:
         sub = torch.nn.functional.pad(lin, (dx, (w + dx) % 2, dy, (h + dy) % 2), mode="replicate")
         packed = isp.mosaic_rggb(sub)
         if used is None:
-            used = noise_mod.estimate_noise_or_fallback(packed[0])
+            reasons: list[str] = []
+            used = _with_reasons(_estimate(packed[0], reasons), reasons)
         den = denoise_array(packed, model, preset, used, tile, overlap,
                             on_tile=(lambda d, n, k=k: on_tile(k * n + d, 4 * n)) if on_tile else None)
         m = bayer.unpack_rggb(den[0])  # (H', W') mosaic of this phase
@@ -292,10 +337,15 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         x = rgb_to_tensor(img)
         if preset.domain == "raw":
             t["noise"] = 0.0
-            den_srgb, params = denoise_srgb_with_raw_model(x, model, preset, opts.noise, tile, overlap, on_tile)
+            den_srgb, params = denoise_srgb_with_raw_model(
+                x, model, preset, opts.noise.validate() if opts.noise is not None else None, tile, overlap, on_tile)
             t["inference"] = time.perf_counter() - t1
         else:
-            params = opts.noise if opts.noise is not None else noise_mod.estimate_noise_or_fallback(x[0])
+            if opts.noise is not None:
+                params = opts.noise.validate()
+            else:
+                reasons: list[str] = []
+                params = _with_reasons(_estimate(x[0], reasons), reasons)
             t["noise"] = time.perf_counter() - t1
             t1 = time.perf_counter()
             den_srgb = denoise_array(x, model, preset, params, tile, overlap, on_tile)

@@ -1,6 +1,7 @@
 """Shared CLI helpers: option parsing, error rendering, state."""
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Optional
 
@@ -39,22 +40,38 @@ def parse_noise(spec: str | None) -> NoiseParams | None:
     """Parse ``--noise S,O`` (variance = S*x + O on [0, 1] data) into NoiseParams.
 
     Also accepts ``sigma=N`` (white Gaussian noise, N in 0..255 units: S = 0, O = (N/255)^2).
+    The result is validated (:meth:`NoiseParams.problem`: finite, 0 <= S <= 1, 0 <= O <= 1);
+    anything else raises typer.BadParameter with a one-line message.
     """
     if spec is None:
         return None
+    hint = "expected S,O (two numbers in 0..1, e.g. 0.002,1e-5) or sigma=N (N in 0..255)"
     try:
         s = spec.strip()
         if s.lower().startswith("sigma="):
-            sig = float(s.split("=", 1)[1]) / 255.0
-            if sig < 0:
-                raise ValueError
-            return NoiseParams((0.0,), (sig * sig,), source="override", detail=f"--noise {spec}")
-        a, b = (float(v) for v in s.split(","))
-        if a < 0 or b < 0:
-            raise ValueError
-        return NoiseParams((a,), (b,), source="override", detail=f"--noise {spec}")
+            sig = float(s.split("=", 1)[1])
+            if not math.isfinite(sig) or sig < 0 or sig > 255:
+                raise typer.BadParameter(f"{spec!r}: sigma must be a finite number in 0..255")
+            sig /= 255.0
+            p = NoiseParams((0.0,), (sig * sig,), source="override", detail=f"--noise {spec}")
+        else:
+            a, b = (float(v) for v in s.split(","))
+            p = NoiseParams((a,), (b,), source="override", detail=f"--noise {spec}")
     except ValueError:
-        raise typer.BadParameter(f"{spec!r}: expected S,O (two non-negative numbers, e.g. 0.002,1e-5) or sigma=N")
+        raise typer.BadParameter(f"{spec!r}: {hint}") from None
+    why = p.problem()
+    if why is not None:
+        raise typer.BadParameter(f"{spec!r}: {why}; {hint}")
+    return p
+
+
+def one_line(text: object) -> str:
+    """``text`` on one line (newlines and other control characters shown escaped), for
+    messages that name user-supplied file names."""
+    s = str(text)
+    if s.isprintable():
+        return s
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
 
 
 __all__ = ["EdgedenError", "STATE", "fail", "parse_noise", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_PARTIAL"]

@@ -7,14 +7,20 @@ from typing import List, Optional
 import typer
 
 from edgeden.cli.common import (
+    EXIT_ERROR,
     EXIT_OK,
     EXIT_PARTIAL,
     EXIT_USAGE,
     STATE,
+    EdgedenError,
     fail,
     load_profiles,
+    one_line,
     parse_noise,
 )
+
+#: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
+EXIT_INTERRUPTED = 130
 
 
 def denoise(
@@ -48,13 +54,16 @@ def denoise(
 ) -> None:
     """Denoise PATHS into the output folder.
 
-    Raw files (DNG and other Bayer raws) become denoised, still-mosaiced DNGs; PNG, TIFF and JPEG keep their format, bit depth and alpha. Existing complete outputs are skipped, so an interrupted run resumes where it stopped. Exit code 3 if any file failed.
+    Raw files (DNG and other Bayer raws) become denoised, still-mosaiced DNGs; PNG, TIFF and JPEG keep their format, bit depth and alpha. Existing complete outputs are skipped, so an interrupted run resumes where it stopped. Inputs are only read: an output that would replace an input, another job's output or a file edgeden did not write is refused. Exit code 3 if any file failed, 1 if the output folder cannot be written, 130 when interrupted.
     """  # noqa: E501 (one line per paragraph: the help text reflows it)
-    from edgeden.batch import plan_jobs, run_jobs
+    from edgeden.batch import check_output_folder, claimed, clean_stale_temps, plan_jobs, run_jobs
     from edgeden.pipeline import DenoiseOptions, denoise_file, outputs_for
     from edgeden.presets import default_preset, get_preset
 
-    noise_p = parse_noise(noise)
+    try:
+        noise_p = parse_noise(noise)
+    except typer.BadParameter as e:  # one line, exit 2, before any work
+        fail(f"--noise {one_line(e.message)}", EXIT_USAGE)
     if model is not None:
         fixed = get_preset(model)
     else:
@@ -64,7 +73,17 @@ def denoise(
                           noise_profiles=load_profiles(noise_profiles))
     if tile is not None and tile > 0 and tile <= 2 * (overlap if overlap is not None else (fixed.overlap if fixed else 32)):
         fail(f"--tile {tile} must be more than twice the overlap", EXIT_USAGE)
-    plan = plan_jobs(list(paths), out)
+    if not dry_run:  # an unwritable output folder is one error before any work
+        try:
+            check_output_folder(out)
+        except EdgedenError as e:
+            fail(one_line(e), EXIT_ERROR)
+
+    def complete(job) -> bool:
+        return (not overwrite) and outputs_for(job.output, opts).complete()
+
+    plan = plan_jobs(list(paths), out, outputs=lambda o: outputs_for(o, opts).all(), skip=complete,
+                     probe_write=not dry_run)
     err = typer.echo
     from edgeden.io import detect_kind
 
@@ -79,12 +98,9 @@ def denoise(
         return get_preset(default_preset(kind))
 
     for n in plan.notes:
-        err(f"note: {n}", err=True)
+        err(one_line(f"note: {n}"), err=True)
     for p, msg in plan.problems:
-        err(f"{p}: {msg}", err=True)
-
-    def complete(job) -> bool:
-        return (not overwrite) and outputs_for(job.output, opts).complete()
+        err(one_line(f"{p}: {msg}"), err=True)
 
     if dry_run:
         for job in plan.jobs:
@@ -95,6 +111,9 @@ def denoise(
 
     if not plan.jobs and not plan.problems:
         fail("no images found in the given paths", EXIT_USAGE)
+    stale = clean_stale_temps(plan.jobs, out)
+    if stale:
+        err(one_line(f"note: {out}: removed {len(stale)} stale temporary file(s) of an interrupted run"), err=True)
     import torch
 
     if threads:
@@ -143,35 +162,43 @@ def denoise(
     t_start = time.perf_counter()
     counts = {"done": 0, "skipped": 0, "failed": 0}
     mp_done = [0.0]
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
-                  disable=not live) as prog:
-        task = prog.add_task("denoising", total=len(plan.jobs), rate="")
 
-        def finished() -> int:
-            return sum(counts.values())
+    def finished() -> int:
+        return sum(counts.values())
 
-        def process(job) -> float:
-            prog.update(task, description=job.input.name)
+    try:
+        with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
+                      disable=not live) as prog:
+            task = prog.add_task("denoising", total=len(plan.jobs), rate="")
 
-            def on_tile(d, n):
-                prog.update(task, completed=finished() + d / max(n, 1))
+            def process(job) -> float:
+                prog.update(task, description=job.input.name)
 
-            preset, net = model_for(job.input)
-            res = denoise_file(job.input, job.output, net, preset, opts, on_tile=on_tile,
-                               classifier=classifier_for(preset, net))
-            mp_done[0] += res.megapixels
-            el = max(time.perf_counter() - t_start, 1e-9)
-            prog.update(task, rate=f"{(counts['done'] + 1) / el:.2f} img/s  {mp_done[0] / el:.2f} MP/s")
-            return res.megapixels
+                def on_tile(d, n):
+                    prog.update(task, completed=finished() + d / max(n, 1))
 
-        def on_file(job, status, msg):
-            counts[status] += 1
-            prog.update(task, completed=finished())
-            if status == "failed":  # one line per bad file, as it happens
-                console.print(f"{job.input}: {msg}", markup=False, highlight=False)
+                preset, net = model_for(job.input)
+                with claimed(job.output, outputs_for(job.output, opts).all()):
+                    res = denoise_file(job.input, job.output, net, preset, opts, on_tile=on_tile,
+                                       classifier=classifier_for(preset, net))
+                mp_done[0] += res.megapixels
+                el = max(time.perf_counter() - t_start, 1e-9)
+                prog.update(task, rate=f"{(counts['done'] + 1) / el:.2f} img/s  {mp_done[0] / el:.2f} MP/s")
+                return res.megapixels
 
-        rep = run_jobs(plan.jobs, process, complete, on_file, debug=STATE.get("debug", False))
+            def on_file(job, status, msg):
+                counts[status] += 1
+                prog.update(task, completed=finished())
+                if status == "failed":  # one line per bad file, as it happens
+                    console.print(one_line(f"{job.input}: {msg}"), markup=False, highlight=False)
+
+            rep = run_jobs(plan.jobs, process, complete, on_file, debug=STATE.get("debug", False))
+    except KeyboardInterrupt:
+        clean_stale_temps(plan.jobs, out)  # the writers remove their own; anything left is ours too
+        err(f"edgeden: interrupted after {finished()} of {len(plan.jobs)} files; "
+            f"re-run the same command to resume", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
     failed = len(rep.failed) + len(plan.problems)
     rate = f", {rep.megapixels / rep.seconds:.2f} MP/s" if rep.seconds > 0 and rep.megapixels else ""
     err(f"{len(rep.done)} denoised, {len(rep.skipped)} skipped (already complete), {failed} failed "

@@ -1,6 +1,7 @@
 """Shared small types: CFA pattern names, noise parameters, errors."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
@@ -25,6 +26,16 @@ class UnsupportedInputError(EdgedenError):
 
 class CorruptInputError(EdgedenError):
     """The file is truncated, empty, or not what its extension says."""
+
+
+class InvalidNoiseError(EdgedenError, ValueError):
+    """Noise parameters that cannot describe noise (NaN, infinite, negative, above 1)."""
+
+
+#: Largest accepted S and O. Data on [0, 1] has a variance of at most 1/4 (half its values at
+#: 0, half at 1), so S * x + O can never usefully exceed 1: a larger S or O is a unit error
+#: (e.g. 0..255 or 0..65535 data) and is refused rather than used.
+NOISE_PARAM_MAX = 1.0
 
 
 @dataclass(frozen=True)
@@ -62,6 +73,42 @@ class NoiseParams:
 
     def to_dict(self) -> dict:
         return {"shot": list(self.shot), "read": list(self.read), "source": self.source, "detail": self.detail}
+
+    def problem(self) -> str | None:
+        """Why these parameters are unusable, in a few words, or None if they are valid.
+
+        Valid: ``shot`` and ``read`` each hold 1 or more real numbers, every one finite and in
+        ``[0, NOISE_PARAM_MAX]`` (0 <= S <= 1, 0 <= O <= 1; see :data:`NOISE_PARAM_MAX`).
+        """
+        for name, vals in (("S", self.shot), ("O", self.read)):
+            try:
+                vals = tuple(vals)
+            except TypeError:
+                return f"{name} is not a list of numbers"
+            if not vals:
+                return f"{name} has no values"
+            for v in vals:
+                if isinstance(v, bool):
+                    return f"{name} = {v!r} is not a number"
+                try:
+                    f = float(v)
+                except (TypeError, ValueError, OverflowError):
+                    return f"{name} = {v!r} is not a number"
+                if not math.isfinite(f):
+                    return f"{name} = {f} is not finite"
+                if f < 0:
+                    return f"{name} = {f:g} is negative"
+                if f > NOISE_PARAM_MAX:
+                    return (f"{name} = {f:g} is above {NOISE_PARAM_MAX:g} (a variance on [0, 1] data "
+                            f"cannot usefully exceed 1)")
+        return None
+
+    def validate(self) -> NoiseParams:
+        """Return ``self`` if :meth:`problem` finds nothing, else raise InvalidNoiseError."""
+        why = self.problem()
+        if why is not None:
+            raise InvalidNoiseError(f"invalid noise parameters ({self.source}): {why}")
+        return self
 
 
 @dataclass

@@ -4,14 +4,16 @@ A writer produces its bytes in a temporary file *in the destination folder* (so 
 ``os.replace`` is a same-filesystem rename), fsyncs it, then renames it over the target. A
 crash or an exception therefore never leaves a half-written output under the real name.
 
-Temporary names start with ``'.'`` and end with ``'.tmp'`` (``.<name>.<random>.tmp``), so a
-resumable batch run can skip them when listing inputs and remove leftovers of a killed run
-with :func:`find_stale_temps`.
+Temporary names start with ``'.'`` and end with ``'.tmp'`` (``.<name>.<8 hex digits>.tmp``),
+so a resumable batch run can skip them when listing inputs and remove leftovers of a killed run
+with :func:`find_stale_temps` / :func:`remove_stale_temps`. Only names of exactly that shape
+are ever taken for ours: a user's ``x.tmp`` or ``.notes.tmp`` is never touched.
 """
 from __future__ import annotations
 
 import contextlib
 import os
+import re
 import secrets
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,6 +21,8 @@ from pathlib import Path
 #: Prefix and suffix of every temporary file made by :func:`atomic_path`.
 TEMP_PREFIX = "."
 TEMP_SUFFIX = ".tmp"
+#: ``.<name>.<8 lower-case hex digits>.tmp``, the exact shape :func:`atomic_path` makes.
+_TEMP_RE = re.compile(r"^\.(?P<name>.+)\.[0-9a-f]{8}\.tmp$", re.DOTALL)
 
 
 def is_atomic_temp(path: str | os.PathLike) -> bool:
@@ -27,26 +31,57 @@ def is_atomic_temp(path: str | os.PathLike) -> bool:
     Args:
         path: any file path.
     Returns:
-        bool -- the name starts with ``'.'``, ends with ``'.tmp'`` and has the random middle part.
+        bool -- the name is ``.<name>.<8 hex digits>.tmp`` (leading ``'.'``, the random middle
+        part of exactly 8 lower-case hex digits, ``'.tmp'``).
     """
-    name = Path(path).name
-    return name.startswith(TEMP_PREFIX) and name.endswith(TEMP_SUFFIX) and name.count(".") >= 3
+    return _TEMP_RE.match(Path(path).name) is not None
 
 
-def find_stale_temps(folder: str | os.PathLike) -> list[Path]:
-    """List leftover temporary files of :func:`atomic_path` in ``folder`` (not recursive).
+def temp_name(name: str) -> str:
+    """A fresh temporary file name for destination file name ``name`` (the shape
+    :func:`is_atomic_temp` recognises)."""
+    return f"{TEMP_PREFIX}{name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+
+
+def find_stale_temps(folder: str | os.PathLike, recursive: bool = False) -> list[Path]:
+    """List leftover temporary files of :func:`atomic_path` in ``folder``.
 
     A resumable run may delete them before starting (they are never valid outputs).
 
     Args:
         folder: a directory.
+        recursive: also look in sub-folders (symbolic links to folders are not followed).
     Returns:
-        sorted list of paths of files for which :func:`is_atomic_temp` is true.
+        sorted list of paths of regular files (not symbolic links) for which
+        :func:`is_atomic_temp` is true.
     """
     d = Path(folder)
     if not d.is_dir():
         return []
-    return sorted(p for p in d.iterdir() if p.is_file() and is_atomic_temp(p))
+    found: list[Path] = []
+    if recursive:
+        for root, _dirs, names in os.walk(d, followlinks=False):
+            found += [Path(root) / n for n in names if is_atomic_temp(n)]
+    else:
+        with contextlib.suppress(OSError):
+            found = [d / e.name for e in os.scandir(d) if is_atomic_temp(e.name)]
+    return sorted(p for p in found if p.is_file() and not p.is_symlink())
+
+
+def remove_stale_temps(folders, recursive: bool = False) -> list[Path]:
+    """Delete the :func:`find_stale_temps` of each folder in ``folders``; return those removed
+    (a file that cannot be removed is left alone and not listed)."""
+    removed: list[Path] = []
+    for folder in folders:
+        for p in find_stale_temps(folder, recursive=recursive):
+            try:
+                p.unlink()
+            except FileNotFoundError:
+                continue
+            except OSError:
+                continue
+            removed.append(p)
+    return removed
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -84,7 +119,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """
     dest = Path(path)
     folder = dest.parent
-    tmp = folder / f"{TEMP_PREFIX}{dest.name}.{secrets.token_hex(4)}{TEMP_SUFFIX}"
+    tmp = folder / temp_name(dest.name)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     os.close(fd)
     try:
