@@ -43,6 +43,18 @@ Output folder
     job, so an unwritable folder is one error before any work. Stale temporary files of ours
     (:func:`edgeden.io.atomic.is_atomic_temp`: ``.<name>.<8 hex>.tmp``, nothing else) in the
     folders a batch writes are removed before it starts and after an interrupt.
+
+Resuming and concurrent runs
+    A job is skipped only when all its outputs exist and the record of how they were made
+    (:func:`job_record`: the input's sha256, the preset's name and weights sha256, and the
+    settings that change outputs -- tile, overlap, --noise, precision, preview, tiff, classify)
+    equals this run's. The record is in the sidecar, or, for runs without sidecars, in the claim
+    kept with status "complete". Anything else is redone, with one note line saying why (input
+    changed, another preset, other weights, settings changed, no record). Each job holds its
+    claim while it runs; a job whose claim is held by another live edgeden process is skipped
+    with one line (two runs on one folder never process the same file), a dead process's claim
+    is taken over. Output is deterministic, so kill -9 at any moment and a re-run give the
+    outputs an uninterrupted run gives (tested).
 """
 from __future__ import annotations
 
@@ -52,12 +64,13 @@ import os
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from pathlib import Path
 
 from edgeden.core.types import EdgedenError
 from edgeden.io.atomic import remove_stale_temps, temp_name
 from edgeden.io.common import RAW_EXTENSIONS, RGB_EXTENSIONS
-from edgeden.io.sidecar import claim_path, recorded_outputs, write_claim
+from edgeden.io.sidecar import claim_path, read_claim, recorded_outputs, write_claim
 
 RAW_EXTS = RAW_EXTENSIONS
 RGB_EXTS = RGB_EXTENSIONS
@@ -362,23 +375,87 @@ def plan_jobs(paths: list[Path], out_dir: Path, outputs: Callable[[Path], Sequen
     return plan
 
 
+class BusyError(EdgedenError):
+    """Another live edgeden process is denoising into these outputs."""
+
+
+def job_record(input_path: Path, preset: Any, settings: dict[str, Any]) -> dict[str, Any]:
+    """What makes a job's outputs what they are: the input's sha256, the preset's name and
+    weights sha256, and the settings that change the outputs. Stored in the sidecar (or, without
+    sidecars, in the kept claim); a re-run skips a job only when its record is the same."""
+    from edgeden.presets import sha256_file
+
+    return {"input_sha256": sha256_file(Path(input_path)), "preset": preset.name,
+            "weights_sha256": preset.sha256, "settings": dict(settings)}
+
+
+def record_difference(old: dict[str, Any] | None, new: dict[str, Any]) -> str | None:
+    """None when ``old`` equals ``new``, else why the outputs must be redone (one phrase)."""
+    if old == new:
+        return None
+    if not old:
+        return "no record of how they were made"
+    if old.get("input_sha256") != new.get("input_sha256"):
+        return "the input changed"
+    if old.get("preset") != new.get("preset"):
+        return f"made with preset {old.get('preset')}, now {new.get('preset')}"
+    if old.get("weights_sha256") != new.get("weights_sha256"):
+        return f"preset {new.get('preset')} has other weights now"
+    changed = sorted(k for k in set(old.get("settings") or {}) | set(new.get("settings") or {})
+                     if (old.get("settings") or {}).get(k) != (new.get("settings") or {}).get(k))
+    return f"settings changed ({', '.join(changed)})" if changed else "the record differs"
+
+
+def _alive(pid: Any, host: Any) -> bool:
+    """True when ``pid`` is a live process on this host (another host: assumed alive)."""
+    import socket
+
+    if host != socket.gethostname():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError, TypeError, ValueError):
+        return True
+    return True
+
+
 @contextlib.contextmanager
-def claimed(out_image: Path, planned: Sequence[Path]) -> Iterator[Path]:
+def claimed(out_image: Path, planned: Sequence[Path], record: dict[str, Any] | None = None,
+            keep: bool = False) -> Iterator[Path]:
     """Claim a job's outputs before it writes any (:func:`edgeden.io.sidecar.write_claim`).
 
-    The claim is removed when the job succeeds, and when it fails or is interrupted with none of
-    its outputs written; otherwise it stays, so the next run knows the partial outputs are ours.
+    The claim is also a lock: when another live edgeden process holds a "running" claim on the
+    same output, :class:`BusyError` is raised and nothing is written (two runs on one output
+    folder never process the same file). A claim of a dead process is taken over.
+
+    On success the claim is removed, or kept with status "complete" when ``keep`` (a run
+    without sidecars: it is then the completion record); on failure or interruption it is
+    removed when none of the outputs was written, else it stays, so the next run knows the
+    partial outputs are ours.
     """
     out_image.parent.mkdir(parents=True, exist_ok=True)
-    claim = write_claim(out_image, list(planned))
+    cp = claim_path(out_image)
+    try:
+        fd = os.open(cp, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
+        os.close(fd)
+    except FileExistsError:
+        other = read_claim(out_image)
+        if (other and other.get("status") == "running" and other.get("pid") != os.getpid()
+                and _alive(other.get("pid"), other.get("host"))):
+            raise BusyError(f"being denoised by another edgeden run (pid {other.get('pid')}); skipped") from None
+    claim = write_claim(out_image, list(planned), record=record, status="running")
     ok = False
     try:
         yield claim
         ok = True
     finally:
-        if ok or not any(os.path.lexists(p) for p in planned):
+        if ok and keep:
+            write_claim(out_image, list(planned), record=record, status="complete")
+        elif ok or not any(os.path.lexists(p) for p in planned):
             with contextlib.suppress(OSError):
-                claim_path(out_image).unlink()
+                cp.unlink()
 
 
 @dataclass
@@ -408,7 +485,8 @@ def run_jobs(jobs: list[Job], process: Callable[[Job], float], skip: Callable[[J
     """Run ``process(job) -> megapixels`` for each job, skipping those where ``skip(job)``.
 
     A failure is recorded and the batch goes on (with ``debug`` it re-raises).
-    ``on_file(job, status, message)`` is called with status "done", "skipped" or "failed".
+    ``on_file(job, status, message)`` is called with status "done", "skipped" (message None,
+    or why: another live run holds the job's claim) or "failed".
     """
     import time
 
@@ -427,6 +505,10 @@ def run_jobs(jobs: list[Job], process: Callable[[Job], float], skip: Callable[[J
                 on_file(job, "done", None)
         except KeyboardInterrupt:
             raise
+        except BusyError as e:  # another live run is doing this file: not ours to fail
+            rep.skipped.append(job.input)
+            if on_file:
+                on_file(job, "skipped", str(e))
         except Exception as e:  # noqa: BLE001 - any failure of one file must not stop the batch
             if debug:
                 raise

@@ -287,13 +287,15 @@ class FileResult:
 
 def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module, preset: Preset,
                  opts: DenoiseOptions | None = None, on_tile: ProgressFn | None = None,
-                 classifier: Any = None) -> FileResult:
+                 classifier: Any = None, record: dict | None = None) -> FileResult:
     """Denoise one file and write its outputs (image, preview, optional TIFF, sidecar).
 
     path: a camera raw (DNG or any Bayer raw LibRaw reads) or a PNG/TIFF/JPEG (8/16-bit,
     grey/RGB/RGBA). out_image: the denoised file's path (raw in -> DNG out; RGB in -> same
     format). Raises EdgedenError subclasses for bad input (the CLI turns them into one line).
     The input file is only read. Every output is written atomically, the sidecar last.
+    record: what makes these outputs what they are (``edgeden.batch.job_record``), stored in the
+    sidecar so a re-run knows whether they are still complete.
     """
     from edgeden import io
 
@@ -385,6 +387,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
             "timings_s": {k: round(v, 4) for k, v in t.items()},
             "megapixels": round(mp, 3),
             "classification": classification,
+            "record": record,
         })
     return FileResult(path, outs, mp, params, t, classification)
 

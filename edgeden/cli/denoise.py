@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import List, Optional
+from typing import Annotated, List, Optional
 
 import typer
 
@@ -24,39 +24,42 @@ EXIT_INTERRUPTED = 130
 
 
 def denoise(
-    paths: List[Path] = typer.Argument(..., help="Image files and/or folders (searched recursively).",
-                                       show_default=False),
-    model: Optional[str] = typer.Option(None, "--model", "-m",
-                                        help="Model preset (see `edgeden models`). Default: per file, tsdn "
-                                             "for camera raws and unet-m-srgb for PNG/TIFF/JPEG."),
-    out: Path = typer.Option(Path("denoised"), "--out", "-o", help="Output folder; it mirrors the input tree."),
-    preview: bool = typer.Option(True, "--preview/--no-preview", help="Write an ISP-rendered JPEG preview."),
-    sidecar: bool = typer.Option(True, "--sidecar/--no-sidecar", help="Write a JSON sidecar per image."),
-    tiff: bool = typer.Option(False, "--tiff/--no-tiff", help="Also write a 16-bit TIFF render (raw inputs)."),
-    tile: Optional[int] = typer.Option(None, "--tile", min=0,
-                                       help="Tile edge in model-input pixels (0 = whole image). Default: the preset's."),
-    overlap: Optional[int] = typer.Option(None, "--overlap", min=0, help="Tile overlap in pixels. Default: the preset's."),
-    threads: Optional[int] = typer.Option(None, "--threads", min=1, help="CPU threads (default: all cores)."),
-    precision: str = typer.Option("auto", "--precision",
-                                  help="auto (bf16 where the CPU has native bf16, else fp32), fp32 or bf16."),
-    overwrite: bool = typer.Option(False, "--overwrite",
-                                   help="Redo outputs that already exist (default: skip complete ones)."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Show what would be done; write nothing."),
-    noise: Optional[str] = typer.Option(None, "--noise",
-                                        help="Noise override 'S,O' (variance = S*x + O on [0,1] data) or 'sigma=N' "
-                                             "(0..255). Default: from the file, a camera profile, or estimated."),
-    classify: bool = typer.Option(False, "--classify",
-                                  help="Also label each image with a classifier preset (DC-Net) and write the "
-                                       "labels into the sidecar. Presets with a classifier head always do."),
-    noise_profiles: Optional[Path] = typer.Option(None, "--noise-profiles", exists=True, dir_okay=False,
-                                                  help="darktable noiseprofiles.json for camera profiles "
-                                                       "(default: $EDGEDEN_NOISEPROFILES or darktable's install)."),
+    paths: Annotated[List[Path], typer.Argument(help="Image files and/or folders (searched recursively).",
+                                                show_default=False)],
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model preset (see `edgeden models`). "
+                     "Default: per file, tsdn for camera raws and unet-m-srgb for PNG/TIFF/JPEG.")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; it mirrors the input tree.")] = Path("denoised"),
+    preview: Annotated[bool, typer.Option("--preview/--no-preview", help="Write an ISP-rendered JPEG preview.")] = True,
+    sidecar: Annotated[bool, typer.Option("--sidecar/--no-sidecar", help="Write a JSON sidecar per image.")] = True,
+    tiff: Annotated[bool, typer.Option("--tiff/--no-tiff", help="Also write a 16-bit TIFF render (raw inputs).")] = False,
+    tile: Annotated[Optional[int], typer.Option("--tile", min=0, help="Tile edge in model-input pixels "
+                                                "(0 = whole image). Default: the preset's.")] = None,
+    overlap: Annotated[Optional[int], typer.Option("--overlap", min=0, help="Tile overlap in pixels. "
+                                                   "Default: the preset's.")] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads (default: all cores).")] = None,
+    precision: Annotated[str, typer.Option("--precision", help="auto (bf16 where the CPU has native bf16, "
+                                           "else fp32), fp32 or bf16.")] = "auto",
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo outputs that already exist "
+                                            "(default: skip those whose record matches this run).")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show what would be done; write nothing.")] = False,
+    noise: Annotated[Optional[str], typer.Option("--noise", help="Noise override 'S,O' (variance = S*x + O on "
+                     "[0,1] data) or 'sigma=N' (0..255). Default: from the file, a camera profile, or "
+                     "estimated.")] = None,
+    classify: Annotated[bool, typer.Option("--classify", help="Also label each image with a classifier preset "
+                        "(DC-Net) and write the labels into the sidecar. Presets with a classifier head "
+                        "always do.")] = False,
+    noise_profiles: Annotated[Optional[Path], typer.Option("--noise-profiles", exists=True, dir_okay=False,
+                              help="darktable noiseprofiles.json for camera profiles (default: "
+                                   "$EDGEDEN_NOISEPROFILES or darktable's install).")] = None,
 ) -> None:
     """Denoise PATHS into the output folder.
 
     Raw files (DNG and other Bayer raws) become denoised, still-mosaiced DNGs; PNG, TIFF and JPEG keep their format, bit depth and alpha. Existing complete outputs are skipped, so an interrupted run resumes where it stopped. Inputs are only read: an output that would replace an input, another job's output or a file edgeden did not write is refused. Exit code 3 if any file failed, 1 if the output folder cannot be written, 130 when interrupted.
     """  # noqa: E501 (one line per paragraph: the help text reflows it)
-    from edgeden.batch import check_output_folder, claimed, clean_stale_temps, plan_jobs, run_jobs
+    from edgeden.batch import (
+        check_output_folder, claimed, clean_stale_temps, job_record, plan_jobs, record_difference, run_jobs,
+    )
+    from edgeden.io.sidecar import read_record
     from edgeden.pipeline import DenoiseOptions, denoise_file, outputs_for
     from edgeden.presets import default_preset, get_preset
 
@@ -79,12 +82,6 @@ def denoise(
         except EdgedenError as e:
             fail(one_line(e), EXIT_ERROR)
 
-    def complete(job) -> bool:
-        return (not overwrite) and outputs_for(job.output, opts).complete()
-
-    plan = plan_jobs(list(paths), out, outputs=lambda o: outputs_for(o, opts).all(), skip=complete,
-                     probe_write=not dry_run)
-    err = typer.echo
     from edgeden.io import detect_kind
 
     def preset_for(path: Path):
@@ -97,6 +94,37 @@ def denoise(
             kind = "rgb"
         return get_preset(default_preset(kind))
 
+    from edgeden.cli.common import apply_precision
+
+    apply_precision(precision)  # before any record: the precision is one of its settings
+    from edgeden.core.precision import precision_name
+
+    settings = {"tile": tile, "overlap": overlap, "noise": noise, "precision": precision_name(),
+                "preview": preview, "tiff": tiff, "classify": classify}
+    records: dict = {}
+    redo: dict = {}
+
+    def record_of(job):
+        if job.output not in records:
+            records[job.output] = job_record(job.input, preset_for(job.input), settings)
+        return records[job.output]
+
+    def complete(job) -> bool:
+        """Outputs exist and their record (input hash, preset, weights, settings) is this run's."""
+        if overwrite or not outputs_for(job.output, opts).complete():
+            return False
+        try:
+            why = record_difference(read_record(job.output, sidecar=sidecar), record_of(job))
+        except OSError:
+            return False  # an unreadable input fails later with its own line
+        if why:
+            redo[job.output] = why
+        return why is None
+
+    err = typer.echo
+    plan = plan_jobs(list(paths), out, outputs=lambda o: outputs_for(o, opts).all(), skip=complete,
+                     probe_write=not dry_run)
+
     for n in plan.notes:
         err(one_line(f"note: {n}"), err=True)
     for p, msg in plan.problems:
@@ -104,7 +132,8 @@ def denoise(
 
     if dry_run:
         for job in plan.jobs:
-            state = "skip (outputs complete)" if complete(job) else "denoise"
+            state = ("skip (outputs complete)" if complete(job) else
+                     f"redo ({redo[job.output]})" if job.output in redo else "denoise")
             typer.echo(f"{state}: {job.input} -> {job.output} [{preset_for(job.input).name}]")
         typer.echo(f"{len(plan.jobs)} file(s); nothing written (--dry-run)")
         raise typer.Exit(EXIT_PARTIAL if plan.problems else EXIT_OK)
@@ -118,9 +147,6 @@ def denoise(
 
     if threads:
         torch.set_num_threads(threads)
-    from edgeden.cli.common import apply_precision
-
-    apply_precision(precision)
     from edgeden.classify import PresetClassifier
     from edgeden.presets import build_model
 
@@ -179,9 +205,13 @@ def denoise(
                     prog.update(task, completed=finished() + d / max(n, 1))
 
                 preset, net = model_for(job.input)
-                with claimed(job.output, outputs_for(job.output, opts).all()):
+                if job.output in redo:  # outputs of ours made otherwise: redone, said once
+                    console.print(one_line(f"note: {job.output}: redone: {redo[job.output]}"), markup=False,
+                                  highlight=False)
+                with claimed(job.output, outputs_for(job.output, opts).all(), record=record_of(job),
+                             keep=not sidecar):
                     res = denoise_file(job.input, job.output, net, preset, opts, on_tile=on_tile,
-                                       classifier=classifier_for(preset, net))
+                                       classifier=classifier_for(preset, net), record=record_of(job))
                 mp_done[0] += res.megapixels
                 el = max(time.perf_counter() - t_start, 1e-9)
                 prog.update(task, rate=f"{(counts['done'] + 1) / el:.2f} img/s  {mp_done[0] / el:.2f} MP/s")
@@ -190,7 +220,7 @@ def denoise(
             def on_file(job, status, msg):
                 counts[status] += 1
                 prog.update(task, completed=finished())
-                if status == "failed":  # one line per bad file, as it happens
+                if msg:  # one line per bad or busy file, as it happens
                     console.print(one_line(f"{job.input}: {msg}"), markup=False, highlight=False)
 
             rep = run_jobs(plan.jobs, process, complete, on_file, debug=STATE.get("debug", False))

@@ -67,12 +67,47 @@ def claim_path(image: str | Path) -> Path:
     return p.with_name(f".{p.name}{CLAIM_SUFFIX}")
 
 
-def write_claim(image: str | Path, outputs: list[str | Path]) -> Path:
-    """Record, before writing them, that ``outputs`` (paths beside ``image``) are ours."""
+def write_claim(image: str | Path, outputs: list[str | Path], record: dict[str, Any] | None = None,
+                status: str = "running") -> Path:
+    """Record, before writing them, that ``outputs`` (paths beside ``image``) are ours.
+
+    ``record`` (:func:`edgeden.batch.job_record`: input hash, preset, weights hash, settings) and
+    ``status`` ("running" while a process works on it, "complete" when it is kept as the
+    completion record of a run without sidecars) are stored with this process's pid and host.
+    """
+    import os
+    import socket
+
     p = claim_path(image)
     _write_json(p, {"schema": CLAIM_SCHEMA, "image": Path(image).name,
-                    "outputs": sorted({Path(o).name for o in outputs} | {Path(image).name})})
+                    "outputs": sorted({Path(o).name for o in outputs} | {Path(image).name}),
+                    "status": status, "pid": os.getpid(), "host": socket.gethostname(),
+                    "record": record})
     return p
+
+
+def read_claim(image: str | Path) -> dict[str, Any] | None:
+    """The claim of ``image`` (see :func:`write_claim`), or None when there is none or it is not ours."""
+    rec = _read_json(claim_path(image))
+    if isinstance(rec, dict) and rec.get("schema") == CLAIM_SCHEMA and rec.get("image") == Path(image).name:
+        return rec
+    return None
+
+
+def read_record(image: str | Path, sidecar: bool = True) -> dict[str, Any] | None:
+    """What the run that wrote ``image`` recorded about it: the ``record`` of its sidecar (when
+    ``sidecar``) or of its completed claim (runs without sidecars); None when there is none."""
+    img = Path(image)
+    if sidecar:
+        rec = _read_json(img.with_name(img.name + ".json"))
+        if isinstance(rec, dict) and str(rec.get("schema", "")).startswith(SCHEMA_FAMILY):
+            r = rec.get("record")
+            return r if isinstance(r, dict) else None
+        return None
+    c = read_claim(img)
+    if c and c.get("status") == "complete" and isinstance(c.get("record"), dict):
+        return c["record"]
+    return None
 
 
 def recorded_outputs(image: str | Path) -> tuple[set[str], str]:

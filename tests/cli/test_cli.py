@@ -100,6 +100,7 @@ def test_models_archs_shows_measured_and_paper_figures():
     assert {"tsdn", "fanet", "dnresnet", "dsdnresnet", "unet-s", "unet-m", "dcnet", "scaoed"} <= set(rows)
 
 
+@pytest.mark.reliability(case='inputs after a batch', expected='byte-identical to before (never modified)')
 def test_denoise_tree_mirrors_input_and_never_touches_it(tmp_path, photos, tiny_presets):
     before = _tree(photos)
     out = tmp_path / "out"
@@ -116,6 +117,7 @@ def test_denoise_tree_mirrors_input_and_never_touches_it(tmp_path, photos, tiny_
     assert not [p for p in out.rglob("*") if p.name.endswith(".tmp")]
 
 
+@pytest.mark.reliability(case='re-run after an interruption', expected='complete outputs skipped, incomplete ones redone')
 def test_rerun_skips_complete_outputs_and_redoes_incomplete(tmp_path, photos, tiny_presets):
     out = tmp_path / "out"
     assert run("denoise", photos, "-m", "tiny-raw", "-o", out).exit_code == 0
@@ -152,6 +154,7 @@ def test_options_no_preview_no_sidecar_tile_noise(tmp_path, photos, tiny_presets
     assert r.exit_code == 0 and (out / "c.jpg").exists() and not (out / "c.jpg.json").exists()
 
 
+@pytest.mark.reliability(case='bad options', expected='one-line usage error, exit 2, nothing written')
 def test_usage_errors_exit_2(tmp_path, photos, tiny_presets):
     assert run("denoise", photos, "-m", "tiny-srgb", "--noise", "abc").exit_code == 2
     assert run("denoise", photos, "-m", "tiny-srgb", "--tile", "16", "--overlap", "8").exit_code == 2
@@ -185,6 +188,7 @@ def _bad_inputs(folder: Path) -> dict[str, str]:
             "garbage.dng": ""}
 
 
+@pytest.mark.reliability(case='several bad files in one batch', expected='one line each, the batch goes on, exit 3')
 def test_bad_inputs_one_line_each_batch_goes_on_exit_3(tmp_path, tiny_presets):
     inp = tmp_path / "in"
     words = _bad_inputs(inp)
@@ -199,6 +203,7 @@ def test_bad_inputs_one_line_each_batch_goes_on_exit_3(tmp_path, tiny_presets):
     assert "1 denoised" in lines[-1] and f"{len(words)} failed" in lines[-1]
 
 
+@pytest.mark.reliability(case='output folder inside the input folder', expected='left out of the scan; outputs never denoised again')
 def test_output_folder_inside_input_is_left_out(tmp_path, photos, tiny_presets):
     out = photos / "denoised"
     r = run("denoise", photos, "-m", "tiny-raw", "-o", out)
@@ -208,6 +213,7 @@ def test_output_folder_inside_input_is_left_out(tmp_path, photos, tiny_presets):
     assert "0 denoised, 3 skipped" in r.output  # its own outputs are not picked up as inputs
 
 
+@pytest.mark.reliability(case='read-only output folder', expected='one line before any work, exit 1')
 @pytest.mark.skipif(hasattr(os, "geteuid") and os.geteuid() == 0, reason="root ignores permissions")
 def test_read_only_output_folder(tmp_path, photos, tiny_presets):
     out = tmp_path / "ro"
@@ -221,6 +227,7 @@ def test_read_only_output_folder(tmp_path, photos, tiny_presets):
         out.chmod(0o755)
 
 
+@pytest.mark.reliability(case='output path that is a file', expected='one line before any work, exit 1')
 def test_unwritable_output_path_is_one_line(tmp_path, photos, tiny_presets):
     blocker = tmp_path / "file-not-folder"
     blocker.write_text("x")
@@ -230,6 +237,7 @@ def test_unwritable_output_path_is_one_line(tmp_path, photos, tiny_presets):
     assert len(lines) == 1 and "file-not-folder" in lines[0]
 
 
+@pytest.mark.reliability(case='kill during a write (interrupt after the temporary is written)', expected='no partial file, no temporary')
 def test_failed_write_leaves_no_partial_file(tmp_path, photos, tiny_presets, monkeypatch):
     """A crash in the middle of writing (as a kill would) leaves neither the file nor a temp."""
     from edgeden.io import rgb
@@ -323,6 +331,7 @@ def test_classify_without_classifier_preset_is_a_clear_error(tmp_path, photos, t
     pr.reload_presets()
 
 
+@pytest.mark.reliability(case='output folder refusing writes (EACCES)', expected='one line per file, the batch goes on, exit 3')
 def test_output_folder_refusing_writes_is_one_line_per_file(tmp_path, photos, tiny_presets, monkeypatch):
     """What a read-only output folder does to the OS call (EACCES on creating the temporary
     file), simulated so it runs as root too: one line per file, the batch goes on, exit 3."""

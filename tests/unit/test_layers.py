@@ -145,3 +145,17 @@ def test_contract_checker_catches_a_violation(tmp_path):
     finally:
         ROOT = old
     assert any("higher layer models" in b for b in bad) and any("private name _hidden" in b for b in bad)
+
+
+def test_every_cli_command_uses_typed_annotated_options():
+    """One CLI style: every parameter of every command is ``Annotated[type, typer.Option/Argument]``."""
+    import inspect
+    import typing
+
+    from edgeden.cli import app
+
+    for cmd in app.registered_commands:
+        fn = inspect.unwrap(cmd.callback)
+        hints = typing.get_type_hints(fn, include_extras=True)
+        for name in inspect.signature(fn).parameters:
+            assert typing.get_origin(hints[name]) is typing.Annotated, f"{cmd.name or fn.__name__}: {name}"
