@@ -364,7 +364,8 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         # writer and the render when both are RGB (measured 64 -> ~30 bytes per pixel).
         del x
         img.data_hwc = img.data_hwc[:0, :0]
-        den_srgb.clamp_(0, 1)
+        with torch.inference_mode():  # the output may be an inference tensor (untiled runs)
+            den_srgb.clamp_(0, 1)
         render = tensor_to_rgb(den_srgb, 3, clipped=True)
         out_hwc = render if channels == 3 else tensor_to_rgb(den_srgb, channels, clipped=True)
         io.write_rgb(outs.image, out_hwc, img)

@@ -56,25 +56,24 @@ def denoise(
 
     Raw files (DNG and other Bayer raws) become denoised, still-mosaiced DNGs; PNG, TIFF and JPEG keep their format, bit depth and alpha. Existing complete outputs are skipped, so an interrupted run resumes where it stopped. Inputs are only read: an output that would replace an input, another job's output or a file edgeden did not write is refused. Exit code 3 if any file failed, 1 if the output folder cannot be written, 130 when interrupted.
     """  # noqa: E501 (one line per paragraph: the help text reflows it)
-    from edgeden.batch import (
-        check_output_folder, claimed, clean_stale_temps, job_record, plan_jobs, record_difference, run_jobs,
-    )
-    from edgeden.io.sidecar import read_record
-    from edgeden.pipeline import DenoiseOptions, denoise_file, outputs_for
-    from edgeden.presets import default_preset, get_preset
+    from edgeden.batch import check_output_folder, clean_stale_temps
+    from edgeden.cli.common import apply_precision
+    from edgeden.core.precision import precision_name
+    from edgeden.pipeline import DenoiseOptions
+    from edgeden.runner import DenoiseRun
 
     try:
         noise_p = parse_noise(noise)
     except typer.BadParameter as e:  # one line, exit 2, before any work
         fail(f"--noise {one_line(e.message)}", EXIT_USAGE)
-    if model is not None:
-        fixed = get_preset(model)
-    else:
-        default_preset("rgb")  # fails early and clearly when no trained preset is installed
-        fixed = None
+    apply_precision(precision)  # before any record: the precision is one of its settings
     opts = DenoiseOptions(tile=tile, overlap=overlap, noise=noise_p, preview=preview, sidecar=sidecar, tiff=tiff,
                           noise_profiles=load_profiles(noise_profiles))
-    if tile is not None and tile > 0 and tile <= 2 * (overlap if overlap is not None else (fixed.overlap if fixed else 32)):
+    run = DenoiseRun(opts, model=model, overwrite=overwrite, classify=classify,
+                     settings={"tile": tile, "overlap": overlap, "noise": noise, "precision": precision_name(),
+                               "preview": preview, "tiff": tiff, "classify": classify})
+    fixed_overlap = overlap if overlap is not None else (run.fixed.overlap if run.fixed else 32)
+    if tile is not None and tile > 0 and tile <= 2 * fixed_overlap:
         fail(f"--tile {tile} must be more than twice the overlap", EXIT_USAGE)
     if not dry_run:  # an unwritable output folder is one error before any work
         try:
@@ -82,49 +81,8 @@ def denoise(
         except EdgedenError as e:
             fail(one_line(e), EXIT_ERROR)
 
-    from edgeden.io import detect_kind
-
-    def preset_for(path: Path):
-        """The job's preset: --model, or the default for the input's kind."""
-        if fixed is not None:
-            return fixed
-        try:
-            kind = detect_kind(path)
-        except Exception:  # noqa: BLE001 - unreadable files fail later with their own message
-            kind = "rgb"
-        return get_preset(default_preset(kind))
-
-    from edgeden.cli.common import apply_precision
-
-    apply_precision(precision)  # before any record: the precision is one of its settings
-    from edgeden.core.precision import precision_name
-
-    settings = {"tile": tile, "overlap": overlap, "noise": noise, "precision": precision_name(),
-                "preview": preview, "tiff": tiff, "classify": classify}
-    records: dict = {}
-    redo: dict = {}
-
-    def record_of(job):
-        if job.output not in records:
-            records[job.output] = job_record(job.input, preset_for(job.input), settings)
-        return records[job.output]
-
-    def complete(job) -> bool:
-        """Outputs exist and their record (input hash, preset, weights, settings) is this run's."""
-        if overwrite or not outputs_for(job.output, opts).complete():
-            return False
-        try:
-            why = record_difference(read_record(job.output, sidecar=sidecar), record_of(job))
-        except OSError:
-            return False  # an unreadable input fails later with its own line
-        if why:
-            redo[job.output] = why
-        return why is None
-
     err = typer.echo
-    plan = plan_jobs(list(paths), out, outputs=lambda o: outputs_for(o, opts).all(), skip=complete,
-                     probe_write=not dry_run)
-
+    plan = run.plan(list(paths), out, probe_write=not dry_run)
     for n in plan.notes:
         err(one_line(f"note: {n}"), err=True)
     for p, msg in plan.problems:
@@ -132,9 +90,9 @@ def denoise(
 
     if dry_run:
         for job in plan.jobs:
-            state = ("skip (outputs complete)" if complete(job) else
-                     f"redo ({redo[job.output]})" if job.output in redo else "denoise")
-            typer.echo(f"{state}: {job.input} -> {job.output} [{preset_for(job.input).name}]")
+            state = ("skip (outputs complete)" if run.complete(job) else
+                     f"redo ({run.redo[job.output]})" if job.output in run.redo else "denoise")
+            typer.echo(f"{state}: {job.input} -> {job.output} [{run.preset_for(job.input).name}]")
         typer.echo(f"{len(plan.jobs)} file(s); nothing written (--dry-run)")
         raise typer.Exit(EXIT_PARTIAL if plan.problems else EXIT_OK)
 
@@ -143,34 +101,34 @@ def denoise(
     stale = clean_stale_temps(plan.jobs, out)
     if stale:
         err(one_line(f"note: {out}: removed {len(stale)} stale temporary file(s) of an interrupted run"), err=True)
-    import torch
-
     if threads:
+        import torch
+
         torch.set_num_threads(threads)
-    from edgeden.classify import PresetClassifier
-    from edgeden.presets import build_model
+    try:
+        rep, done_count = _run_with_progress(run, plan)
+    except _Interrupted as e:
+        clean_stale_temps(plan.jobs, out)  # the writers remove their own; anything left is ours too
+        err(f"edgeden: interrupted after {e.finished} of {len(plan.jobs)} files; "
+            f"re-run the same command to resume", err=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    failed = len(rep.failed) + len(plan.problems)
+    rate = f", {rep.megapixels / rep.seconds:.2f} MP/s" if rep.seconds > 0 and rep.megapixels else ""
+    err(f"{len(rep.done)} denoised, {len(rep.skipped)} skipped (already complete), {failed} failed "
+        f"-> {out}{rate}", err=True)
+    raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
 
-    nets: dict = {}
-    classifiers: dict = {}
-    extra_classifier = None
-    if classify:
-        from edgeden.presets import classifier_preset
 
-        cp = classifier_preset()
-        extra_classifier = PresetClassifier(cp, build_model(cp))
+class _Interrupted(Exception):
+    def __init__(self, finished: int):
+        super().__init__(finished)
+        self.finished = finished
 
-    def classifier_for(pr, net):
-        if pr.classifier:
-            if pr.name not in classifiers:
-                classifiers[pr.name] = PresetClassifier(pr, net)
-            return classifiers[pr.name]
-        return extra_classifier
 
-    def model_for(path: Path):
-        pr = preset_for(path)
-        if pr.name not in nets:
-            nets[pr.name] = build_model(pr)
-        return pr, nets[pr.name]
+def _run_with_progress(run, plan):
+    """Run the plan's jobs with a progress bar on a terminal (plain lines otherwise); one line
+    per bad or busy file as it happens. Returns (BatchReport, files finished)."""
+    import time
 
     from rich.console import Console
     from rich.progress import (
@@ -181,10 +139,9 @@ def denoise(
         TimeElapsedColumn,
     )
 
-    console = Console(stderr=True, soft_wrap=True)
-    live = console.is_terminal
-    import time
+    from edgeden.batch import run_jobs
 
+    console = Console(stderr=True, soft_wrap=True)
     t_start = time.perf_counter()
     counts = {"done": 0, "skipped": 0, "failed": 0}
     mp_done = [0.0]
@@ -192,26 +149,20 @@ def denoise(
     def finished() -> int:
         return sum(counts.values())
 
+    def say(text: str) -> None:
+        console.print(one_line(text), markup=False, highlight=False)
+
     try:
         with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                       TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console,
-                      disable=not live) as prog:
+                      disable=not console.is_terminal) as prog:
             task = prog.add_task("denoising", total=len(plan.jobs), rate="")
 
             def process(job) -> float:
                 prog.update(task, description=job.input.name)
-
-                def on_tile(d, n):
-                    prog.update(task, completed=finished() + d / max(n, 1))
-
-                preset, net = model_for(job.input)
-                if job.output in redo:  # outputs of ours made otherwise: redone, said once
-                    console.print(one_line(f"note: {job.output}: redone: {redo[job.output]}"), markup=False,
-                                  highlight=False)
-                with claimed(job.output, outputs_for(job.output, opts).all(), record=record_of(job),
-                             keep=not sidecar):
-                    res = denoise_file(job.input, job.output, net, preset, opts, on_tile=on_tile,
-                                       classifier=classifier_for(preset, net), record=record_of(job))
+                if job.output in run.redo:  # outputs of ours made otherwise: redone, said once
+                    say(f"note: {job.output}: redone: {run.redo[job.output]}")
+                res = run.process(job, on_tile=lambda d, n: prog.update(task, completed=finished() + d / max(n, 1)))
                 mp_done[0] += res.megapixels
                 el = max(time.perf_counter() - t_start, 1e-9)
                 prog.update(task, rate=f"{(counts['done'] + 1) / el:.2f} img/s  {mp_done[0] / el:.2f} MP/s")
@@ -220,20 +171,13 @@ def denoise(
             def on_file(job, status, msg):
                 counts[status] += 1
                 prog.update(task, completed=finished())
-                if msg:  # one line per bad or busy file, as it happens
-                    console.print(one_line(f"{job.input}: {msg}"), markup=False, highlight=False)
+                if msg:
+                    say(f"{job.input}: {msg}")
 
-            rep = run_jobs(plan.jobs, process, complete, on_file, debug=STATE.get("debug", False))
+            rep = run_jobs(plan.jobs, process, run.complete, on_file, debug=STATE.get("debug", False))
     except KeyboardInterrupt:
-        clean_stale_temps(plan.jobs, out)  # the writers remove their own; anything left is ours too
-        err(f"edgeden: interrupted after {finished()} of {len(plan.jobs)} files; "
-            f"re-run the same command to resume", err=True)
-        raise typer.Exit(EXIT_INTERRUPTED) from None
-    failed = len(rep.failed) + len(plan.problems)
-    rate = f", {rep.megapixels / rep.seconds:.2f} MP/s" if rep.seconds > 0 and rep.megapixels else ""
-    err(f"{len(rep.done)} denoised, {len(rep.skipped)} skipped (already complete), {failed} failed "
-        f"-> {out}{rate}", err=True)
-    raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
+        raise _Interrupted(finished()) from None
+    return rep, finished()
 
 
 def register(app: typer.Typer) -> None:

@@ -50,9 +50,10 @@ def test_changed_input_is_redone(tmp_path, tiny_presets):
                          expected="every file redone with the new preset, one note each; never a mixed folder")
 def test_other_preset_redoes_everything(tmp_path, tiny_presets):
     src, out = _inputs(tmp_path), tmp_path / "out"
-    assert run_cli("denoise", src, "-m", "tiny-srgb", "-o", out).exit_code == 0
+    r0 = run_cli("denoise", src, "-m", "tiny-srgb", "-o", out)
+    assert r0.exit_code == 0, r0.output
     r = run_cli("denoise", src, "-m", "tiny-dcnet", "-o", out)
-    assert r.exit_code == 0 and "2 denoised, 0 skipped" in r.output
+    assert r.exit_code == 0 and "2 denoised, 0 skipped" in r.output, r.output
     assert len(lines_with(r.output, "redone", "made with preset tiny-srgb, now tiny-dcnet")) == 2
     presets = {json.loads(p.read_text())["preset"]["name"] for p in (out / "in").glob("*.json")}
     assert presets == {"tiny-dcnet"}
