@@ -20,9 +20,10 @@ ROOT = Path(edgeden.__file__).parent
 LAYERS: list[list[str]] = [
     ["__main__"],
     ["cli"],
-    ["training", "demo"],
+    ["training", "demo", "runner"],
     ["batch"],
     ["evaluate", "classify", "info"],
+    ["peers"],
     ["pipeline"],
     ["presets"],
     ["models", "io"],
