@@ -113,10 +113,8 @@ def _libraw_error(exc: Exception, path: Path, tiff_ok: bool = True) -> EdgedenEr
     if isinstance(exc, rawpy.LibRawFileUnsupportedError):
         data = head(path, 32)
         kind = sniff(data)
-        if kind in ("png", "jpeg"):
-            return CorruptInputError(f"not a camera raw: the file is a {kind.upper()} image")
-        if kind == "text":
-            return CorruptInputError("not a camera raw: the file is text")
+        if not_a_raw(kind):
+            return CorruptInputError(not_a_raw(kind))
         if path.suffix.lower() == ".dng" and kind != "tiff":
             return CorruptInputError("not a DNG: the file does not start with a TIFF header")
         if kind == "tiff" and not tiff_ok:
@@ -133,6 +131,15 @@ def _libraw_error(exc: Exception, path: Path, tiff_ok: bool = True) -> EdgedenEr
     if isinstance(exc, rawpy.LibRawUnsufficientMemoryError):
         return UnsupportedInputError(f"not enough memory to decode this raw ({msg})")
     return CorruptInputError(f"cannot decode raw file (LibRaw: {msg})")
+
+
+def not_a_raw(kind: str) -> str | None:
+    """The one-line reason a file whose content sniffs as ``kind`` is not a camera raw, or None."""
+    if kind in ("png", "jpeg"):
+        return f"not a camera raw: the file is a {kind.upper()} image"
+    if kind == "text":
+        return "not a camera raw: the file is text"
+    return None
 
 
 def read_raw(path: str | os.PathLike) -> RawImage:
@@ -163,10 +170,8 @@ def read_raw(path: str | os.PathLike) -> RawImage:
     size = p.stat().st_size
     first = head(p, 32)
     kind = sniff(first)
-    if kind in ("png", "jpeg"):
-        raise CorruptInputError(f"not a camera raw: the file is a {kind.upper()} image")
-    if kind == "text":
-        raise CorruptInputError("not a camera raw: the file is text")
+    if not_a_raw(kind):
+        raise CorruptInputError(not_a_raw(kind))
     meta = read_tiff_meta(p) if kind == "tiff" else {}
     if kind == "tiff" and not meta and p.suffix.lower() in (".dng", ".gpr"):
         raise CorruptInputError("damaged or truncated DNG: its TIFF structure cannot be read")
