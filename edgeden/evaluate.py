@@ -13,6 +13,27 @@ Noise specs (seeded, reproducible; noise is float and unclipped, as in the stand
                        Poisson-Gaussian noise with shot S = SHOT and UPI's mean read noise.
 Metrics: PSNR (dB) and SSIM (scikit-image, data range 1) against the clean image; for raw
 presets in the packed raw domain and in sRGB after the same ISP.
+
+The noisy input is never clipped here (AWGN and raw noise are float and may leave [0, 1]); the
+``camera`` noise is clipped only by the ISP that renders it, as a camera's is. Protocols:
+  ``ours``    (default) each output is clipped to [0, 1] and measured in float.
+  ``paper``   the published benchmarks' protocol (noise not clipped; each denoiser's output
+              clipped *and rounded to 8 bits* before PSNR/SSIM), applied to every denoiser of
+              the run. For raw presets the sRGB renders are rounded; ``raw_psnr`` stays float.
+              The noisy row is measured as in ``ours``.
+
+Peers (``peers=``, ``edgeden eval --compare ffdnet,dncnn,pmrid``; weights read from the peers
+folder, see :mod:`edgeden.peers`) run on exactly the noisy inputs of the preset, in fp32, whole
+images (no tiling):
+  ``ffdnet``  FFDNet colour, told the true noise: sigma/255 for ``awgn``; for ``camera`` the
+              equivalent std of the image's actual noise, sqrt(mean((noisy - clean)^2)) (an
+              oracle, as the true sigma is for AWGN).
+  ``dncnn``   CDnCNN-B (blind, colour); grey images (all channels equal, e.g. set12) use the
+              grey DnCNN-B on each channel.
+  ``pmrid``   PMRID on ``raw:SHOT``, told the exact (S, O) through its k-sigma transform.
+Peers run in the noise's own domain, as ``bm3d`` does (raw specs: on the packed raw), so the
+sRGB peers (ffdnet, dncnn) are skipped on raw specs and pmrid on sRGB specs, each with a note;
+an absent peers folder or weights file is a note too (the evaluation still runs).
 """
 from __future__ import annotations
 
@@ -25,6 +46,11 @@ import torch
 
 from edgeden.core.types import NoiseParams, require
 from edgeden.paths import resolve_data
+
+#: ``protocol`` values of :func:`evaluate` (see the module docstring).
+PROTOCOLS = ("ours", "paper")
+#: Peers :func:`evaluate` can run beside the preset (see :mod:`edgeden.peers`).
+PEERS = ("ffdnet", "dncnn", "pmrid")
 
 TEST_SETS = {"kodak24": "test/Kodak24", "cbsd68": "test/CBSD68", "mcmaster": "test/McMaster", "set12": "test/Set12"}
 
@@ -76,6 +102,14 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
     """SSIM (scikit-image) of (H, W, C) images in [0, 1]; ``a`` is clipped first."""
     structural_similarity = require("skimage.metrics", "eval").structural_similarity
     return float(structural_similarity(np.clip(a, 0, 1), b, channel_axis=-1, data_range=1.0))
+
+
+def finish_output(a: np.ndarray, protocol: str = "ours") -> np.ndarray:
+    """A denoiser's output as the protocol measures it: ``ours`` unchanged (PSNR/SSIM clip it),
+    ``paper`` clipped to [0, 1] and rounded to 8 bits (values k/255). Any shape, float."""
+    if protocol == "paper":
+        return (np.round(np.clip(a, 0.0, 1.0) * 255.0) / 255.0).astype(np.float32)
+    return a
 
 
 def _to_t(a_hwc: np.ndarray) -> torch.Tensor:
@@ -156,16 +190,83 @@ def conv_peak_gflops(seconds: float = 1.0) -> float:
     return round(n * flops / (time.perf_counter() - t0) / 1e9, 1)
 
 
+def _load_peers(names, domain: str, imgs, peers_dir, note) -> dict:
+    """Load the requested peers that fit ``domain``; a note for each one skipped or missing.
+
+    Returns {name: {"nets": {stem: module}, "info": {"files", "sha256_checked", "params"}}}."""
+    from edgeden import peers as pm
+
+    out: dict = {}
+    fitting = []
+    for name in names:
+        if pm.PEER_DOMAIN[name] == domain:
+            fitting.append(name)
+        elif domain == "raw":
+            note(f"{name} skipped: an sRGB denoiser; on raw specs every method runs on the same "
+                 "packed raw (as bm3d does), where only pmrid applies")
+        else:
+            note(f"{name} skipped: it denoises packed raw; this sRGB preset's noise (awgn/camera) is "
+                 "not raw (use a raw preset with raw:SHOT)")
+    if not fitting:
+        return out
+    folder, where = pm.find_peers_dir(peers_dir)
+    if folder is None:
+        note(f"{', '.join(fitting)} not run: no peers folder (looked in {where}; "
+             "give --peers-dir DIR or set $EDGEDEN_PEERS)")
+        return out
+    grey = [bool(np.array_equal(a[..., 0], a[..., 1]) and np.array_equal(a[..., 0], a[..., 2])) for _, a in imgs]
+    for name in fitting:
+        stems = list(pm.PEER_FILES[name])
+        if name == "dncnn":  # the colour model for colour images, the grey one for grey images
+            stems = [st for st, use in zip(stems, (not all(grey), any(grey))) if use]
+        try:
+            loaded = {st: pm.load_peer(st, folder) for st in stems}
+        except pm.PeerUnavailable as e:
+            note(f"{name} not run: {e} (peers folder: {where})")
+            continue
+        out[name] = {"nets": {st: v[0] for st, v in loaded.items()},
+                     "info": {"files": [v[1]["file"] for v in loaded.values()],
+                              "sha256_checked": all(v[1]["sha256_checked"] for v in loaded.values()),
+                              "params": {st: v[1]["params"] for st, v in loaded.items()}}}
+    return out
+
+
+def _run_peer(name: str, p: dict, d: dict, spec: NoiseSpec, grey: bool) -> torch.Tensor:
+    """One peer on one noisy input ``d`` (from :func:`make_noisy`); same shape as d["noisy"]."""
+    from edgeden import peers as pm
+
+    x = d["noisy"]
+    if name == "ffdnet":
+        if spec.kind == "awgn":
+            sigma = spec.level / 255.0
+        else:  # camera: the equivalent std of this image's actual noise (an oracle)
+            sigma = float(torch.sqrt(torch.mean((x - d["clean"]) ** 2)))
+        return pm.run_ffdnet(p["nets"]["ffdnet_color"], x, sigma)
+    if name == "dncnn":
+        return pm.run_dncnn(p["nets"]["dncnn_gray_blind" if grey else "dncnn_color_blind"], x)
+    params = d["params"]
+    return pm.run_pmrid(p["nets"]["pmrid"], x, params.shot[0], params.read[0])
+
+
 def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None = None,
-             compare_bm3d: bool = False, seed: int = 0, tile: int | None = None, start: int = 0) -> dict:
+             compare_bm3d: bool = False, seed: int = 0, tile: int | None = None, start: int = 0,
+             peers=(), peers_dir=None, protocol: str = "ours", on_note=None) -> dict:
     """Evaluate a preset on a clean test set at each noise spec.
 
     ``start`` skips the first images of the set (a chunk of a long run): the image at index i of
     the whole set always gets noise seed ``seed + i``, so chunks run side by side reproduce one
     run over the set (``lab/benchmarks/merge_evals.py`` merges them).
 
+    ``peers``: names from :data:`PEERS` to run on the same noisy inputs (module docstring);
+    ``peers_dir``: their weights folder (default: :func:`edgeden.peers.find_peers_dir`).
+    ``protocol``: "ours" or "paper" (module docstring). ``on_note``: called with each note
+    (a peer skipped or missing) as it happens; the notes are also returned.
+
     Returns {"preset", "data", "images", "start", "seed", "threads", "precision", "conv_peak_gflops",
-    "results": [{"noise", "noisy_psnr", "noisy_ssim", "psnr", "ssim", ["raw_psnr"], "mp_per_s", ["bm3d_psnr", "bm3d_ssim", "bm3d_mp_per_s"]}]}.
+    "protocol", ["peers", "notes"],
+    "results": [{"noise", "noisy_psnr", "noisy_ssim", "psnr", "ssim", ["raw_psnr"], "mp_per_s",
+    ["bm3d_psnr", "bm3d_ssim", "bm3d_mp_per_s"], [for each peer P run: "P_psnr", "P_ssim",
+    ["P_raw_psnr"], "P_mp_per_s"]}]}.
     PSNR/SSIM are means over images; for raw presets PSNR/SSIM are in sRGB after the ISP and
     ``raw_psnr`` in the packed raw domain.
     """
@@ -173,18 +274,33 @@ def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None =
     from edgeden.core.precision import precision_name
     from edgeden.presets import build_model, get_preset
 
+    if protocol not in PROTOCOLS:
+        raise ValueError(f"protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+    unknown = [n for n in peers if n not in PEERS]
+    if unknown:
+        raise ValueError(f"unknown peer {unknown[0]!r}: choose from {', '.join(PEERS)}")
     preset = get_preset(preset_name) if isinstance(preset_name, str) else preset_name
     net = build_model(preset)
     peak = conv_peak_gflops()
     imgs = load_clean_set(data, limit, start)
     if not imgs:
         raise ValueError(f"{data}: no test images" + (f" from index {start}" if start else ""))
+    notes: list[str] = []
+
+    def note(msg: str) -> None:
+        notes.append(msg)
+        if on_note is not None:
+            on_note(msg)
+
+    peer_nets = _load_peers(list(dict.fromkeys(peers)), preset.domain, imgs, peers_dir, note) if peers else {}
+    fin = lambda a: finish_output(a, protocol)
     results = []
     for spec in specs:
         if (spec.kind == "raw") != (preset.domain == "raw"):  # awgn/camera are sRGB-domain noise
             raise ValueError(f"noise {spec} does not fit preset {preset.name} (domain {preset.domain})")
         acc: dict[str, list[float]] = {}
         t_model = t_bm3d = 0.0
+        t_peer = dict.fromkeys(peer_nets, 0.0)
         mp = 0.0
         for i, (name, clean_hwc) in enumerate(imgs):
             d = make_noisy(clean_hwc, spec, seed + start + i)
@@ -197,25 +313,39 @@ def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None =
                 t0 = time.perf_counter()
                 outs["bm3d_"] = bm3d_denoise(d["noisy"], d["params"], spec.kind)
                 t_bm3d += time.perf_counter() - t0
+            grey = bool(np.array_equal(clean_hwc[..., 0], clean_hwc[..., 1])
+                        and np.array_equal(clean_hwc[..., 0], clean_hwc[..., 2]))
+            for pname, p in peer_nets.items():
+                t0 = time.perf_counter()
+                outs[pname + "_"] = _run_peer(pname, p, d, spec, grey)
+                t_peer[pname] += time.perf_counter() - t0
             if spec.kind == "raw":
                 mp += d["clean"].shape[-1] * d["clean"].shape[-2] * 4 / 1e6
                 ref = _to_np(d["render"](d["clean"]))
                 for k, v in outs.items():
                     acc.setdefault(k + "raw_psnr", []).append(psnr(_to_np(v), _to_np(d["clean"])))
                     srgb = _to_np(d["render"](v))
+                    srgb = srgb if k == "noisy_" else fin(srgb)
                     acc.setdefault(k + "psnr", []).append(psnr(srgb, ref))
                     acc.setdefault(k + "ssim", []).append(ssim(srgb, ref))
             else:
                 ref = _to_np(d["clean"])
                 mp += ref.shape[0] * ref.shape[1] / 1e6
                 for k, v in outs.items():
-                    acc.setdefault(k + "psnr", []).append(psnr(_to_np(v), ref))
-                    acc.setdefault(k + "ssim", []).append(ssim(_to_np(v), ref))
+                    out = _to_np(v) if k == "noisy_" else fin(_to_np(v))
+                    acc.setdefault(k + "psnr", []).append(psnr(out, ref))
+                    acc.setdefault(k + "ssim", []).append(ssim(out, ref))
         r = {"noise": str(spec), **{k: round(float(np.mean(v)), 4) for k, v in acc.items()},
              "mp_per_s": round(mp / t_model, 3)}
         if compare_bm3d:
             r["bm3d_mp_per_s"] = round(mp / t_bm3d, 4)
+        for pname, t in t_peer.items():
+            r[pname + "_mp_per_s"] = round(mp / t, 4)
         results.append(r)
-    return {"preset": preset.name, "data": data, "images": len(imgs), "start": start, "seed": seed,
-            "threads": torch.get_num_threads(), "precision": precision_name(),
-            "conv_peak_gflops": peak, "results": results}
+    res = {"preset": preset.name, "data": data, "images": len(imgs), "start": start, "seed": seed,
+           "threads": torch.get_num_threads(), "precision": precision_name(),
+           "conv_peak_gflops": peak, "protocol": protocol, "results": results}
+    if peers:
+        res["peers"] = {k: v["info"] for k, v in peer_nets.items()}
+        res["notes"] = notes
+    return res

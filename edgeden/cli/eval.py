@@ -2,9 +2,13 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, List, Optional
 
 import typer
+
+
+PEER_LABELS = {"ffdnet": "FFDNet", "dncnn": "DnCNN-B", "pmrid": "PMRID"}
 
 
 def eval_cmd(
@@ -13,7 +17,9 @@ def eval_cmd(
     noise: Annotated[List[str], typer.Option("--noise", help="awgn:SIGMA (0..255), camera:SHOT (raw noise rendered through the ISP, sRGB presets) or raw:SHOT (raw presets); repeatable.")] = ["awgn:25"],  # noqa: B006
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Use only N images (the first N, or N from --start).")] = None,
     start: Annotated[int, typer.Option("--start", min=0, help="Skip the first N images (run a long evaluation in chunks; image i of the set keeps noise seed SEED + i).")] = 0,
-    compare: Annotated[Optional[str], typer.Option("--compare", help="'bm3d' to run BM3D on the same noisy images.")] = None,
+    compare: Annotated[Optional[str], typer.Option("--compare", help="Comma-separated methods to run on the same noisy images: bm3d, ffdnet, dncnn (sRGB noise), pmrid (raw:SHOT). Peers' weights come from the peers folder.")] = None,
+    peers_dir: Annotated[Optional[Path], typer.Option("--peers-dir", help="Folder of the peers' weights (default: $EDGEDEN_PEERS, else shared/peers beside this folder or a parent).")] = None,
+    protocol: Annotated[str, typer.Option("--protocol", help="ours (outputs clipped, measured in float) or paper (the published benchmarks': outputs clipped and rounded to 8 bits before PSNR/SSIM; noise unclipped either way).")] = "ours",
     seed: Annotated[int, typer.Option("--seed", help="Noise seed (image i uses seed + i).")] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads (default: all cores).")] = None,
@@ -34,23 +40,32 @@ def eval_cmd(
         import torch
 
         torch.set_num_threads(threads)
-    if compare not in (None, "bm3d"):
-        fail(f"--compare {compare!r}: only 'bm3d' is supported", EXIT_USAGE)
-    if compare:
+    from edgeden.evaluate import PEERS, PROTOCOLS
+
+    methods = [m.strip().lower() for m in (compare or "").split(",") if m.strip()]
+    for m in methods:
+        if m != "bm3d" and m not in PEERS:
+            fail(f"--compare {m!r}: choose from bm3d, {', '.join(PEERS)}", EXIT_USAGE)
+    if protocol not in PROTOCOLS:
+        fail(f"--protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}", EXIT_USAGE)
+    if "bm3d" in methods:
         try:
             import bm3d  # noqa: F401
         except ImportError:
             fail("--compare bm3d needs the optional bm3d package: pip install 'edgeden[bm3d]'")
+    peers = [m for m in dict.fromkeys(methods) if m != "bm3d"]
     try:
-        res = evaluate(preset, data, specs, limit=limit, compare_bm3d=bool(compare), seed=seed,
-                       start=start)
+        res = evaluate(preset, data, specs, limit=limit, compare_bm3d="bm3d" in methods, seed=seed,
+                       start=start, peers=peers, peers_dir=peers_dir, protocol=protocol,
+                       on_note=lambda m: typer.echo(f"edgeden: note: {m}", err=True))
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
     if as_json:
         typer.echo(json.dumps(res, indent=2))
         return
+    proto = ", protocol paper (outputs rounded to 8 bits)" if res["protocol"] == "paper" else ""
     typer.echo(f"{res['preset']} on {res['data']} ({res['images']} images, seed {res['seed']}, "
-               f"{res['threads']} threads, {res['precision']}, conv peak {res['conv_peak_gflops']} GFLOP/s)")
+               f"{res['threads']} threads, {res['precision']}, conv peak {res['conv_peak_gflops']} GFLOP/s{proto})")
     for r in res["results"]:
         line = (f"  {r['noise']:>12}: noisy {r['noisy_psnr']:.2f} dB / {r['noisy_ssim']:.3f}  ->  "
                 f"{r['psnr']:.2f} dB / {r['ssim']:.3f}  ({r['mp_per_s']:.2f} MP/s)")
@@ -62,6 +77,13 @@ def eval_cmd(
                 line += f"  raw {r['bm3d_raw_psnr']:.2f} dB"
             line += f" ({r['bm3d_mp_per_s']:.4f} MP/s)"
         typer.echo(line)
+        for p in res.get("peers", {}):
+            if f"{p}_psnr" not in r:
+                continue
+            peer = f"  {PEER_LABELS[p]:>12}: {r[f'{p}_psnr']:.2f} dB / {r[f'{p}_ssim']:.3f}"
+            if f"{p}_raw_psnr" in r:
+                peer += f"  raw {r[f'{p}_raw_psnr']:.2f} dB"
+            typer.echo(peer + f"  ({r[f'{p}_mp_per_s']:.3f} MP/s)")
 
 
 def register(app: typer.Typer) -> None:
