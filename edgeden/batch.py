@@ -68,9 +68,9 @@ from typing import Any
 from pathlib import Path
 
 from edgeden.core.types import EdgedenError
-from edgeden.io.atomic import remove_stale_temps, temp_name
+from edgeden.io.atomic import find_stale_temps, temp_name
 from edgeden.io.common import RAW_EXTENSIONS, RGB_EXTENSIONS
-from edgeden.io.sidecar import claim_path, read_claim, recorded_outputs, write_claim
+from edgeden.io.sidecar import CLAIM_SUFFIX, claim_path, read_claim, recorded_outputs, write_claim
 
 RAW_EXTS = RAW_EXTENSIONS
 RGB_EXTS = RGB_EXTENSIONS
@@ -230,8 +230,32 @@ def stale_temp_folders(jobs: Iterable[Job], out_dir: Path) -> list[Path]:
 
 
 def clean_stale_temps(jobs: Iterable[Job], out_dir: Path) -> list[Path]:
-    """Remove our stale temporary files (and nothing else) from the folders a batch writes."""
-    return remove_stale_temps(stale_temp_folders(jobs, out_dir))
+    """Remove our stale temporary files (and nothing else) from the folders a batch writes,
+    except those of an output whose claim another live edgeden process holds (its writer's
+    temporaries are not stale)."""
+    removed: list[Path] = []
+    for folder in stale_temp_folders(jobs, out_dir):
+        for t in find_stale_temps(folder):
+            if _claimed_by_another_live_run(t):
+                continue
+            with contextlib.suppress(OSError):
+                t.unlink()
+                removed.append(t)
+    return removed
+
+
+def _claimed_by_another_live_run(temp: Path) -> bool:
+    """True when the output a temporary ``.<target>.<8 hex>.tmp`` belongs to (the image, a
+    companion, its sidecar or its claim) is claimed by another live process."""
+    target = temp.name[1:-len(".00000000.tmp")]
+    if target.startswith(".") and target.endswith(CLAIM_SUFFIX):
+        image = target[1:-len(CLAIM_SUFFIX)]
+    else:
+        image = next((target[:-len(sfx)] for sfx in (".preview.jpg", ".render.tif", ".json")
+                      if target.endswith(sfx)), target)
+    c = read_claim(temp.with_name(image))
+    return bool(c and c.get("status") == "running" and c.get("pid") != os.getpid()
+                and _alive(c.get("pid"), c.get("host")))
 
 
 def _owned_names(image: Path) -> set[str]:

@@ -155,3 +155,30 @@ def test_disk_full_is_one_line_per_file(tmp_path, tiny_presets, monkeypatch):
     r = run_cli("denoise", src, "-m", "tiny-srgb", "-o", out)
     assert r.exit_code == 3 and len(lines_with(r.output, "No space left on device")) == 2
     assert not [p for p in out.rglob("*") if p.is_file() and p.suffix in (".png", ".tmp")]
+
+
+@pytest.mark.reliability(case="a second run starts while the first is writing into the same folder",
+                         expected="the first run's live temporaries are left alone; only stale ones are removed")
+def test_live_runs_temporaries_are_not_stale(tmp_path, tiny_presets):
+    from edgeden.batch import Job, clean_stale_temps
+
+    out = tmp_path / "out"
+    out.mkdir()
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        live, dead = out / "a.png", out / "b.png"
+        for img, pid in ((live, other.pid), (dead, 2 ** 22 + 12345)):
+            write_claim(img, [img], status="running")
+            rec = json.loads(claim_path(img).read_text())
+            rec["pid"] = pid
+            claim_path(img).write_text(json.dumps(rec))
+        t_live = out / ".a.png.preview.jpg.0123abcd.tmp"
+        t_dead = out / ".b.png.0123abcd.tmp"
+        t_none = out / ".c.png.0123abcd.tmp"
+        for t in (t_live, t_dead, t_none):
+            t.write_bytes(b"x")
+        removed = clean_stale_temps([Job(tmp_path / "in" / "a.png", live)], out)
+        assert sorted(removed) == sorted([t_dead, t_none]) and t_live.exists()
+    finally:
+        other.kill()
+        other.wait()
