@@ -16,7 +16,14 @@ Errors are :class:`~edgeden.core.types.CorruptInputError` (empty, truncated, not
 both with one-line messages meant for users; a missing file raises the base
 :class:`~edgeden.core.types.EdgedenError`.
 """
-from edgeden.io.atomic import (
+import logging as _logging
+
+# tifffile reports recoverable problems of a file (an invalid tag, ...) through ``logging``; with
+# no handler configured Python prints them to stderr, breaking our one-line-per-file output.
+# A NullHandler keeps them quiet unless the application configures logging itself.
+_logging.getLogger("tifffile").addHandler(_logging.NullHandler())
+
+from edgeden.io.atomic import (  # noqa: E402
     atomic_path,
     atomic_write,
     find_stale_temps,

@@ -111,3 +111,28 @@ def test_malformed_user_preset_is_skipped_with_a_warning(tmp_path, tiny_preset_d
         assert len(warn) == 3 and any("broken.yaml" in w for w in warn)
     finally:
         pr.reload_presets()
+
+
+@pytest.mark.reliability(case="a TIFF with an invalid tag (tifffile logs a warning)",
+                         expected="no stray stderr lines from the library; the file is read or refused in one line")
+def test_tifffile_warnings_do_not_reach_stderr(tmp_path):
+    import struct
+    import subprocess
+    import sys
+
+    import numpy as np
+    import tifffile
+
+    p = tmp_path / "bad_tag.tif"
+    tifffile.imwrite(p, (np.random.default_rng(0).random((32, 32, 3)) * 255).astype(np.uint8),
+                     extratags=[(65000, "s", 0, "hello", True)])
+    b = bytearray(p.read_bytes())
+    off = struct.unpack("<I", b[4:8])[0]
+    for i in range(struct.unpack("<H", b[off:off + 2])[0]):
+        e = off + 2 + 12 * i
+        if struct.unpack("<H", b[e:e + 2])[0] == 65000:
+            b[e + 2:e + 4] = struct.pack("<H", 99)  # an invalid TIFF data type
+    p.write_bytes(bytes(b))
+    r = subprocess.run([sys.executable, "-c", f"from edgeden.io import read_rgb; read_rgb({str(p)!r})"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
