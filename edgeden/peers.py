@@ -16,7 +16,6 @@ How each is run (:func:`run_ffdnet`, :func:`run_dncnn`, :func:`run_pmrid`):
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from pathlib import Path
@@ -24,6 +23,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+
+from edgeden.io.common import sha256_file
 
 #: ``--compare`` name -> weights files (stems in the peers folder) it may use.
 PEER_FILES: dict[str, tuple[str, ...]] = {
@@ -220,14 +221,6 @@ ARCHS = {
 
 
 # --------------------------------------------------------------------------- loading
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def load_peer(stem: str, folder: Path) -> tuple[nn.Module, dict]:
     """Build ``ARCHS[stem]`` and load ``folder/stem.safetensors`` into it (strict).
 
@@ -240,7 +233,7 @@ def load_peer(stem: str, folder: Path) -> tuple[nn.Module, dict]:
     path = Path(folder) / f"{stem}.safetensors"
     if not path.is_file():
         raise PeerUnavailable(f"{path} not found")
-    digest = _sha256(path)
+    digest = sha256_file(path)
     expected = None
     index = Path(folder) / "index.json"
     if index.is_file():

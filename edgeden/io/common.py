@@ -162,3 +162,14 @@ def detect_kind(path: str | os.PathLike) -> Literal["raw", "rgb"]:
     known = ", ".join(sorted(RGB_EXTENSIONS | {".dng", ".nef", ".cr2", ".cr3", ".arw", ".raf"}))
     raise UnsupportedInputError(
         f"unknown file type '{ext or p.name}' (expected a camera raw or one of {known}, ...)")
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file's bytes (read in 1 MB blocks)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()

@@ -29,7 +29,6 @@ open files.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ import yaml
 
 from edgeden.core.modelspec import ModelSpec
 from edgeden.core.types import EdgedenError
+from edgeden.io.common import sha256_file
 
 PRESET_DIR = Path(__file__).parent
 WEIGHTS_DIR = PRESET_DIR / "weights"
@@ -209,14 +209,6 @@ def classifier_preset() -> Preset:
         return allp[cands[0]]
     raise EdgedenError("--classify needs a preset with a classifier head (DC-Net), and none is installed; "
                        "see `edgeden models`")
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def build_model(preset: Preset | str, verify: bool = True):
