@@ -68,7 +68,7 @@ from typing import Any
 from pathlib import Path
 
 from edgeden.core.types import EdgedenError
-from edgeden.io.atomic import find_stale_temps, temp_name
+from edgeden.io.atomic import remove_stale_temps, temp_name
 from edgeden.io.common import RAW_EXTENSIONS, RGB_EXTENSIONS
 from edgeden.io.sidecar import CLAIM_SUFFIX, claim_path, read_claim, recorded_outputs, write_claim
 
@@ -233,15 +233,7 @@ def clean_stale_temps(jobs: Iterable[Job], out_dir: Path) -> list[Path]:
     """Remove our stale temporary files (and nothing else) from the folders a batch writes,
     except those of an output whose claim another live edgeden process holds (its writer's
     temporaries are not stale)."""
-    removed: list[Path] = []
-    for folder in stale_temp_folders(jobs, out_dir):
-        for t in find_stale_temps(folder):
-            if _claimed_by_another_live_run(t):
-                continue
-            with contextlib.suppress(OSError):
-                t.unlink()
-                removed.append(t)
-    return removed
+    return remove_stale_temps(stale_temp_folders(jobs, out_dir), keep=_claimed_by_another_live_run)
 
 
 def _claimed_by_another_live_run(temp: Path) -> bool:

@@ -12,9 +12,7 @@ from pathlib import Path
 
 def _candidates() -> list[Path]:
     cwd = Path.cwd().resolve()
-    out = []
-    for d in (cwd, *cwd.parents):
-        out += [d / "shared" / "data", d.parent / "shared" / "data"] if d == cwd else [d / "shared" / "data"]
+    out = [d / "shared" / "data" for d in (cwd, *cwd.parents)]
     pkg_root = Path(__file__).resolve().parents[1]
     if (pkg_root / "pyproject.toml").exists():  # running from a source checkout
         out.append(pkg_root.parent / "shared" / "data")

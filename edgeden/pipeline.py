@@ -383,7 +383,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         write_sidecar(outs.sidecar, {
             "edgeden_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "input": {"path": str(path), "sha256": sha256_file(path), "format": fmt, "size_hw": size, "cfa": cfa},
+            "input": {"path": str(path), "sha256": (record or {}).get("input_sha256") or sha256_file(path), "format": fmt, "size_hw": size, "cfa": cfa},
             "outputs": {k: (str(v) if v else None) for k, v in
                         (("image", outs.image), ("preview", outs.preview), ("tiff", outs.tiff))},
             "preset": {"name": preset.name, "arch": preset.arch, "domain": preset.domain,

@@ -106,7 +106,7 @@ def denoise(
 
         torch.set_num_threads(threads)
     try:
-        rep, done_count = _run_with_progress(run, plan)
+        rep = _run_with_progress(run, plan)
     except _Interrupted as e:
         clean_stale_temps(plan.jobs, out)  # the writers remove their own; anything left is ours too
         err(f"edgeden: interrupted after {e.finished} of {len(plan.jobs)} files; "
@@ -127,7 +127,7 @@ class _Interrupted(Exception):
 
 def _run_with_progress(run, plan):
     """Run the plan's jobs with a progress bar on a terminal (plain lines otherwise); one line
-    per bad or busy file as it happens. Returns (BatchReport, files finished)."""
+    per bad or busy file as it happens. Returns the BatchReport."""
     import time
 
     from rich.console import Console
@@ -177,7 +177,7 @@ def _run_with_progress(run, plan):
             rep = run_jobs(plan.jobs, process, run.complete, on_file, debug=STATE.get("debug", False))
     except KeyboardInterrupt:
         raise _Interrupted(finished()) from None
-    return rep, finished()
+    return rep
 
 
 def register(app: typer.Typer) -> None:

@@ -68,12 +68,15 @@ def find_stale_temps(folder: str | os.PathLike, recursive: bool = False) -> list
     return sorted(p for p in found if p.is_file() and not p.is_symlink())
 
 
-def remove_stale_temps(folders, recursive: bool = False) -> list[Path]:
-    """Delete the :func:`find_stale_temps` of each folder in ``folders``; return those removed
-    (a file that cannot be removed is left alone and not listed)."""
+def remove_stale_temps(folders, recursive: bool = False, keep=None) -> list[Path]:
+    """Delete the :func:`find_stale_temps` of each folder in ``folders`` except those for which
+    ``keep(path)`` is true; return those removed (a file that cannot be removed is left alone
+    and not listed)."""
     removed: list[Path] = []
     for folder in folders:
         for p in find_stale_temps(folder, recursive=recursive):
+            if keep is not None and keep(p):
+                continue
             try:
                 p.unlink()
             except FileNotFoundError:
