@@ -16,12 +16,20 @@ Choices the paper leaves open, and why:
   * global residual (output = input + net(input)) is on by default: it is standard for
     denoisers and speeds CPU training; ``residual=False`` gives the paper's plain mapping.
   * inputs of any size are padded (reflect) to a multiple of 2**(d-1) and cropped back.
+
+Not in the paper: ``unshuffle=s`` (our ``unet-ps`` variant) pixel-unshuffles the input by ``s``
+first, as FFDNet does, so the finest level runs at 1/s resolution with s**2 x the channels, and
+pixel-shuffles the head's output back. At equal MACs per pixel this doubles every level's width
+for s=2 (each 3x3 conv costs the same per image pixel at b=48 on the half-resolution grid as at
+b=24 on the full one) and doubles the receptive field; wide, few-pixel convolutions also run
+nearer the CPU's dense-conv rate.
 """
 from __future__ import annotations
 
 import re
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from edgeden.models.common import crop_to, pad_to_multiple
@@ -49,17 +57,21 @@ class UNet(nn.Module):
     """
 
     def __init__(self, in_channels: int = 3, out_channels: int | None = None, d: int = 4, b: int = 16,
-                 m: float = 2.0, c: int = 2, residual: bool = True):
+                 m: float = 2.0, c: int = 2, residual: bool = True, unshuffle: int = 1):
         super().__init__()
         out_channels = out_channels or in_channels
         self.d, self.residual, self.out_channels = d, residual, out_channels
+        self.unshuffle = int(unshuffle)
+        if self.unshuffle < 1:
+            raise ValueError(f"unshuffle must be >= 1, got {unshuffle}")
+        s2 = self.unshuffle ** 2
         w = level_widths(d, b, m)
         self.widths = w
-        self.enc = nn.ModuleList([conv_stack(in_channels if i == 0 else w[i - 1], w[i], c) for i in range(d)])
+        self.enc = nn.ModuleList([conv_stack(in_channels * s2 if i == 0 else w[i - 1], w[i], c) for i in range(d)])
         self.pool = nn.MaxPool2d(2)
         self.up = nn.ModuleList([nn.ConvTranspose2d(w[i + 1], w[i], 2, stride=2) for i in range(d - 1)])
         self.dec = nn.ModuleList([conv_stack(2 * w[i], w[i], c) for i in range(d - 1)])
-        self.head = nn.Conv2d(w[0], out_channels, 1)
+        self.head = nn.Conv2d(w[0], out_channels * s2, 1)
 
     def encode(self, x: torch.Tensor) -> list[torch.Tensor]:
         feats = []
@@ -75,8 +87,12 @@ class UNet(nn.Module):
         return self.head(y)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xp, hw = pad_to_multiple(x, 2 ** (self.d - 1))
-        y = self.decode(self.encode(xp))
+        s = self.unshuffle
+        xp, hw = pad_to_multiple(x, s * 2 ** (self.d - 1))
+        if s > 1:
+            y = F.pixel_shuffle(self.decode(self.encode(F.pixel_unshuffle(xp, s))), s)
+        else:
+            y = self.decode(self.encode(xp))
         if self.residual:
             y = y + xp[:, : self.out_channels]
         return crop_to(y, hw)
@@ -153,3 +169,10 @@ def unet_base(in_channels: int = 3, out_channels: int | None = None, **kw) -> UN
     "note": "the original UNet widths {d=5,b=64,m=2,c=2}; the paper gives no figure for it"})
 def unet_orig(in_channels: int = 3, out_channels: int | None = None, **kw) -> UNet:
     return UNet(in_channels, out_channels, **{"d": 5, "b": 64, "m": 2.0, "c": 2, **kw})
+
+
+@register_arch("unet-ps", paper={
+    "params": None, "gmacs": None, "input": None, "source": "not in a paper: UNet-M's layout on a pixel-unshuffled input",
+    "note": "{d=4,b=48,m=2,c=2,unshuffle=2}: levels at 1/2..1/16 resolution, about UNet-M b=24's MACs per pixel"})
+def unet_ps(in_channels: int = 3, out_channels: int | None = None, **kw) -> UNet:
+    return UNet(in_channels, out_channels, **{"d": 4, "b": 48, "m": 2.0, "c": 2, "unshuffle": 2, **kw})

@@ -81,7 +81,8 @@ class BatchSource:
                 xs.append(self._awgn_input(clean[:na], rng, gen))
                 ys.append(clean[:na])
             if na < clean.shape[0]:
-                noisy, target, shot_c, read_c = D.camera_srgb_batch(clean[na:], gen, shot=shot)
+                finish = r.noise.get("camera_finish") if level is None else None  # training only
+                noisy, target, shot_c, read_c = D.camera_srgb_batch(clean[na:], gen, shot=shot, finish=finish)
                 xs.append(r.spec.to_model(noisy, shot_c, read_c))
                 ys.append(target)
             return torch.cat(xs), torch.cat(ys), DomainMap()

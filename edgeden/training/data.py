@@ -78,8 +78,57 @@ def awgn_batch(clean: torch.Tensor, sigma_range: tuple[float, float], gen: torch
     return clean + noise, sigma
 
 
-def camera_srgb_batch(clean: torch.Tensor, gen: torch.Generator, shot: float | None = None
-                      ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def sharpen(img: torch.Tensor, amount: torch.Tensor) -> torch.Tensor:
+    """In-camera style unsharp mask: ``img + amount * (img - blur3x3(img))``, clipped to [0, 1].
+
+    img: (N, 3, H, W) float32 in [0, 1]; amount: (N,) float32 >= 0 (0 = unchanged).
+    """
+    k = torch.tensor([1.0, 2.0, 1.0])
+    k = (k[:, None] * k[None, :] / 16.0).expand(img.shape[1], 1, 3, 3)
+    blur = torch.nn.functional.conv2d(torch.nn.functional.pad(img, (1, 1, 1, 1), mode="replicate"), k, groups=img.shape[1])
+    return (img + amount.view(-1, 1, 1, 1) * (img - blur)).clamp(0, 1)
+
+
+def jpeg_roundtrip(img: torch.Tensor, quality: list[int]) -> torch.Tensor:
+    """Encode each sample as an 8-bit JPEG (4:2:0, Pillow/libjpeg) at ``quality[i]`` and decode it.
+
+    img: (N, 3, H, W) float32 in [0, 1]; quality: N ints in 1..95. Returns (N, 3, H, W) float32
+    in [0, 1] (multiples of 1/255).
+    """
+    import io as _io
+
+    from PIL import Image
+
+    out = torch.empty_like(img)
+    for i in range(img.shape[0]):
+        a = (img[i].permute(1, 2, 0).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()
+        buf = _io.BytesIO()
+        Image.fromarray(a).save(buf, format="JPEG", quality=int(quality[i]))
+        buf.seek(0)
+        b = np.asarray(Image.open(buf).convert("RGB"))
+        out[i] = torch.from_numpy(b.copy()).permute(2, 0, 1).float() / 255.0
+    return out
+
+
+def camera_finish(noisy: torch.Tensor, target: torch.Tensor, gen: torch.Generator, sharpen_range: tuple[float, float],
+                  jpeg_range: tuple[int, int] | None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The last steps of a camera's JPEG pipeline on an ISP-rendered pair: the same unsharp mask
+    (amount ~ U(sharpen_range)) on both, then JPEG compression (quality ~ U{jpeg_range}) of the
+    noisy render only (the target stays the clean sharpened render, since JPEG artefacts are
+    to be removed too). noisy, target: (N, 3, H, W) float32 in [0, 1]. Returns (noisy, target).
+    """
+    n = noisy.shape[0]
+    lo, hi = sharpen_range
+    amount = lo + (hi - lo) * torch.rand(n, generator=gen)
+    noisy, target = sharpen(noisy, amount), sharpen(target, amount)
+    if jpeg_range is not None:
+        q = torch.randint(int(jpeg_range[0]), int(jpeg_range[1]) + 1, (n,), generator=gen).tolist()
+        noisy = jpeg_roundtrip(noisy, q)
+    return noisy, target
+
+
+def camera_srgb_batch(clean: torch.Tensor, gen: torch.Generator, shot: float | None = None,
+                      finish: dict | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Camera-like sRGB noise (see :func:`edgeden.core.isp.synthetic_camera_noise_srgb`): each
     sample unprocessed with a random camera, Poisson-Gaussian raw noise (UPI's shot/read sampler,
     or a fixed ``shot`` with UPI's mean read noise), rendered back through our ISP.
@@ -87,6 +136,8 @@ def camera_srgb_batch(clean: torch.Tensor, gen: torch.Generator, shot: float | N
     clean: (N, 3, H, W) float32 in [0, 1], H and W even. Returns (noisy, clean target rendered
     through the same ISP, shot (N, 3), read (N, 3)): the noise parameters the product would use
     at inference, ``estimate_noise_or_fallback(noisy)`` per sample (for the model's noise map).
+    ``finish``: optional ``{"sharpen": [lo, hi], "jpeg": [qlo, qhi]}`` (see :func:`camera_finish`),
+    applied before the noise is estimated, as the product would see the JPEG.
     """
     from edgeden.core import isp
     from edgeden.core import noise as nm
@@ -94,6 +145,10 @@ def camera_srgb_batch(clean: torch.Tensor, gen: torch.Generator, shot: float | N
     n = clean.shape[0]
     s = None if shot is None else torch.full((n,), float(shot))
     noisy, target = isp.synthetic_camera_noise_srgb(clean, gen, shot=s)
+    if finish:
+        jr = finish.get("jpeg")
+        noisy, target = camera_finish(noisy, target, gen, tuple(finish.get("sharpen", (0.0, 0.0))),
+                                      tuple(jr) if jr else None)
     est = [nm.estimate_noise_or_fallback(noisy[i]).per_plane(3) for i in range(n)]
     shot_c = torch.tensor([e[0] for e in est], dtype=torch.float32)
     read_c = torch.tensor([e[1] for e in est], dtype=torch.float32)

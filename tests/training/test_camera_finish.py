@@ -1,0 +1,37 @@
+"""The camera-pipeline finish of the sRGB training noise: sharpening and JPEG of the noisy render."""
+import pytest
+import torch
+
+from edgeden.training import data as D
+
+pytestmark = pytest.mark.unit
+
+
+def test_sharpen_zero_amount_is_identity_and_positive_amount_adds_contrast():
+    g = torch.Generator().manual_seed(0)
+    img = torch.rand(2, 3, 16, 16, generator=g) * 0.5 + 0.25
+    assert torch.equal(D.sharpen(img, torch.zeros(2)), img)
+    out = D.sharpen(img, torch.ones(2))
+    assert out.shape == img.shape and 0 <= float(out.min()) and float(out.max()) <= 1
+    assert float((out - out.mean()).std()) > float((img - img.mean()).std())  # edges amplified
+
+
+def test_jpeg_roundtrip_quantises_and_lower_quality_loses_more():
+    g = torch.Generator().manual_seed(1)
+    img = torch.rand(1, 3, 32, 32, generator=g)
+    hi, lo = D.jpeg_roundtrip(img, [95]), D.jpeg_roundtrip(img, [20])
+    assert hi.shape == img.shape and hi.dtype == torch.float32
+    assert torch.allclose(hi * 255, (hi * 255).round(), atol=1e-4)  # 8-bit values
+    assert float((lo - img).abs().mean()) > float((hi - img).abs().mean())
+
+
+def test_camera_finish_sharpens_both_and_compresses_only_the_noisy_render():
+    g = torch.Generator().manual_seed(2)
+    clean = torch.rand(2, 3, 32, 32, generator=g)
+    noisy = (clean + 0.05 * torch.randn(2, 3, 32, 32, generator=g)).clamp(0, 1)
+    n2, t2 = D.camera_finish(noisy, clean, torch.Generator().manual_seed(3), (0.5, 0.5), None)
+    assert torch.allclose(t2, D.sharpen(clean, torch.full((2,), 0.5)))
+    assert torch.allclose(n2, D.sharpen(noisy, torch.full((2,), 0.5)))
+    n3, t3 = D.camera_finish(noisy, clean, torch.Generator().manual_seed(3), (0.5, 0.5), (70, 70))
+    assert torch.allclose(t3, t2) and not torch.allclose(n3, n2)
+    assert torch.allclose(n3, D.jpeg_roundtrip(n2, [70, 70]))
