@@ -17,6 +17,7 @@ import torch
 
 from edgeden import __version__
 from edgeden.core import bayer, isp, noise as noise_mod
+from edgeden.core.camera_profiles import checked_noise, known_raw_noise
 from edgeden.core.precision import precision_name, use_bf16
 from edgeden.core.tiling import run_tiled
 from edgeden.core.types import NOISE_PARAM_MAX, NoiseParams, RawImage, RgbImage, UnsupportedInputError
@@ -167,30 +168,10 @@ def raw_noise(raw: RawImage, packed: torch.Tensor, opts: DenoiseOptions) -> Nois
     if opts.noise is not None:
         return opts.noise.validate()
     reasons: list[str] = []
-    p = _checked(raw.noise_profile, "DNG NoiseProfile", reasons)
+    p = known_raw_noise(raw, opts.noise_profiles, reasons)
     if p is not None:
         return _with_reasons(p, reasons)
-    if opts.noise_profiles is not None and raw.make and raw.iso:
-        try:
-            cam = noise_mod.noise_from_camera_profile(opts.noise_profiles, raw.make, raw.model, raw.iso)
-        except (ValueError, TypeError, ArithmeticError) as e:
-            cam = None
-            reasons.append(f"camera profile rejected ({e})")
-        p = _checked(cam, "camera profile", reasons)
-        if p is not None:
-            return _with_reasons(p, reasons)
     return _with_reasons(_estimate(packed[0], reasons), reasons)
-
-
-def _checked(p: NoiseParams | None, label: str, reasons: list[str]) -> NoiseParams | None:
-    """``p`` if it is valid; else None, with the reason appended to ``reasons``."""
-    if p is None:
-        return None
-    why = p.problem()
-    if why is None:
-        return p
-    reasons.append(f"{label} rejected ({why})")
-    return None
 
 
 def _with_reasons(p: NoiseParams, reasons: list[str]) -> NoiseParams:
@@ -203,7 +184,7 @@ def _estimate(x: torch.Tensor, reasons: list[str]) -> NoiseParams:
     """:func:`estimate_noise_or_fallback`, validated: an unusable estimate (possible only for
     images holding NaN or infinite values) is replaced by its finite part clamped to [0, 1]."""
     p = noise_mod.estimate_noise_or_fallback(x)
-    if _checked(p, "estimate", reasons) is not None:
+    if checked_noise(p, "estimate", reasons) is not None:
         return p
 
     def fix(v: tuple[float, ...]) -> tuple[float, ...]:
@@ -330,7 +311,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         residual = _residual_noise(params)
         io.write_dng(outs.image, mosaic, raw, preview_rgb_u8=thumb, noise_profile=residual)
         mp = raw.mosaic_u16.size / 1e6
-        fmt = "dng"
+        fmt = raw.format  # the input's real format ("dng", "kdc", "nef", ...)
         size = list(raw.shape)
         cfa = raw.cfa
     else:

@@ -56,6 +56,9 @@ def denoise(
 
     Raw files (DNG and other Bayer raws) become denoised, still-mosaiced DNGs; PNG, TIFF and JPEG keep their format, bit depth and alpha. Existing complete outputs are skipped, so an interrupted run resumes where it stopped. Inputs are only read: an output that would replace an input, another job's output or a file edgeden did not write is refused. Exit code 3 if any file failed, 1 if the output folder cannot be written, 130 when interrupted.
     """  # noqa: E501 (one line per paragraph: the help text reflows it)
+    missing = [p for p in paths if not p.exists() and not p.is_symlink()]  # before any slow import
+    if missing:
+        fail(f"no such file or folder: {', '.join(str(p) for p in missing)}", EXIT_USAGE)
     from edgeden.batch import check_output_folder, clean_stale_temps
     from edgeden.cli.common import apply_precision
     from edgeden.core.precision import precision_name
@@ -89,12 +92,19 @@ def denoise(
         err(one_line(f"{p}: {msg}"), err=True)
 
     if dry_run:
+        refused = 0
         for job in plan.jobs:
+            why = _would_refuse(job.input)
+            if why:
+                refused += 1
+                typer.echo(one_line(f"refuse ({why}): {job.input}"))
+                continue
             state = ("skip (outputs complete)" if run.complete(job) else
                      f"redo ({run.redo[job.output]})" if job.output in run.redo else "denoise")
             typer.echo(f"{state}: {job.input} -> {job.output} [{run.preset_for(job.input).name}]")
-        typer.echo(f"{len(plan.jobs)} file(s); nothing written (--dry-run)")
-        raise typer.Exit(EXIT_PARTIAL if plan.problems else EXIT_OK)
+        typer.echo(f"{len(plan.jobs)} file(s), {refused} would be refused, {len(plan.problems)} problem(s); "
+                   f"nothing written (--dry-run)")
+        raise typer.Exit(EXIT_PARTIAL if plan.problems or refused else EXIT_OK)
 
     if not plan.jobs and not plan.problems:
         fail("no images found in the given paths", EXIT_USAGE)
@@ -117,6 +127,21 @@ def denoise(
     err(f"{len(rep.done)} denoised, {len(rep.skipped)} skipped (already complete), {failed} failed "
         f"-> {out}{rate}", err=True)
     raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
+
+
+def _would_refuse(path: Path) -> str | None:
+    """Why ``denoise`` would refuse ``path`` (None if it would take it): raws from their headers
+    (:func:`edgeden.io.probe_raw`), images by reading them as the run would."""
+    from edgeden import io
+
+    try:
+        if io.detect_kind(path) == "raw":
+            io.probe_raw(path)
+        else:
+            io.read_rgb(path)
+    except EdgedenError as e:
+        return str(e)
+    return None
 
 
 class _Interrupted(Exception):

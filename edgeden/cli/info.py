@@ -7,22 +7,25 @@ from typing import Annotated, Optional
 
 import typer
 
-from edgeden.cli.common import fail
+from edgeden.cli.common import EXIT_USAGE, fail
+
 
 
 def info(
     file: Annotated[Path, typer.Argument(help="An image or camera raw file.")],
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+    estimate: Annotated[bool, typer.Option("--estimate", help="Estimate the noise from the pixels when neither "
+                                           "the file nor a camera profile gives it (takes seconds).")] = False,
     noise_profiles: Annotated[Optional[Path], typer.Option("--noise-profiles", dir_okay=False,
                                                            help="darktable noiseprofiles.json for camera profiles.")] = None,
 ) -> None:
-    """Show format, size, CFA pattern, black/white levels, ISO, white balance, and the noise parameters edgeden would use (and where they come from)."""  # noqa: E501
+    """Show format, camera, ISO, size, CFA pattern, black/white levels, white balance, where the noise parameters would come from, and whether `denoise` would take the file (and why not)."""  # noqa: E501
     from edgeden.cli.common import load_profiles
     from edgeden.info import file_info
 
-    if not file.exists():
-        fail(f"{file}: no such file")
-    d = file_info(file, load_profiles(noise_profiles))
+    if not file.is_file():  # one line, exit 2, before any slow import
+        fail(f"{file}: {'is a folder, not a file' if file.is_dir() else 'no such file'}", EXIT_USAGE)
+    d = file_info(file, load_profiles(noise_profiles), estimate=estimate)
     if as_json:
         typer.echo(json.dumps(d, indent=2, default=str))
         return
@@ -34,7 +37,7 @@ def info(
             v = ", ".join(f"{x:.4g}" if isinstance(x, float) else str(x) for x in v)
         elif isinstance(v, dict):
             v = "; ".join(f"{kk}={vv}" for kk, vv in v.items())
-        typer.echo(f"{k:<{width}}  {v}")
+        typer.echo(f"{k:<{width}}  {'-' if v is None else v}")
 
 
 def register(app: typer.Typer) -> None:

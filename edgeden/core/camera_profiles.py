@@ -168,3 +168,43 @@ def noise_from_camera_profile(
         shot=(s,) * planes, read=(o,) * planes, source="camera-profile",
         detail=f"darktable profile {p0.maker} {p0.model} at ISO {iso:g}: {how}; green channel (a, b) -> (S, O)",
     )
+
+
+def known_raw_noise(raw, profiles: Sequence[CameraNoiseProfile] | None,
+                    reasons: list[str]) -> NoiseParams | None:
+    """A raw's noise from what the file and the camera profiles say, without estimating it.
+
+    Order: the DNG NoiseProfile tag, then a darktable camera profile matched by make, model and
+    ISO. Every source is validated (:meth:`NoiseParams.problem`); a rejected one falls through to
+    the next and its reason is appended to ``reasons``. Torch-free (``edgeden info`` stays fast).
+
+    Args:
+        raw: a :class:`edgeden.core.types.RawImage` (its ``noise_profile``, make, model, iso).
+        profiles: loaded camera profiles, or None.
+        reasons: list that collects why sources were rejected (mutated).
+    Returns:
+        NoiseParams (source "dng-noiseprofile" or "camera-profile"), or None when neither holds:
+        then the caller estimates from the image.
+    """
+    p = checked_noise(raw.noise_profile, "DNG NoiseProfile", reasons)
+    if p is not None:
+        return p
+    if profiles is not None and raw.make and raw.iso:
+        try:
+            cam = noise_from_camera_profile(profiles, raw.make, raw.model, raw.iso)
+        except (ValueError, TypeError, ArithmeticError) as e:
+            cam = None
+            reasons.append(f"camera profile rejected ({e})")
+        return checked_noise(cam, "camera profile", reasons)
+    return None
+
+
+def checked_noise(p: NoiseParams | None, label: str, reasons: list[str]) -> NoiseParams | None:
+    """``p`` if it is valid; else None, with the reason appended to ``reasons``."""
+    if p is None:
+        return None
+    why = p.problem()
+    if why is None:
+        return p
+    reasons.append(f"{label} rejected ({why})")
+    return None

@@ -38,10 +38,10 @@ from edgeden.io.common import (
 )
 from edgeden.io.dng import noise_profile_values, quick_preview_u8, write_dng
 from edgeden.io.dngtags import noise_params_from_dng
-from edgeden.io.exif import exif_jsonable
+from edgeden.io.exif import camera_and_iso, exif_jsonable
 from edgeden.io.jpeg import JPEG_QUALITY
 from edgeden.io.pixels import quantise
-from edgeden.io.raw import cfa_from_pattern, raw_image_info, raw_info, read_raw
+from edgeden.io.raw import cfa_from_pattern, probe_raw, raw_image_info, raw_info, read_raw
 from edgeden.io.rgb import read_rgb, rgb_image_info, rgb_info, write_preview, write_rgb
 from edgeden.io.tiff import write_tiff16
 
@@ -49,7 +49,7 @@ __all__ = [
     "MAX_PIXELS", "RAW_EXTENSIONS", "RGB_EXTENSIONS", "JPEG_QUALITY",
     "atomic_path", "atomic_write", "find_stale_temps", "is_atomic_temp",
     "check_pixels", "detect_kind",
-    "read_raw", "raw_info", "raw_image_info", "cfa_from_pattern",
+    "camera_and_iso", "probe_raw", "read_raw", "raw_info", "raw_image_info", "cfa_from_pattern",
     "noise_params_from_dng",
     "read_rgb", "rgb_info", "rgb_image_info", "write_rgb", "write_preview", "write_tiff16", "quantise",
     "write_dng", "quick_preview_u8", "noise_profile_values",

@@ -50,7 +50,7 @@ EXIF_TAGS: dict[int, tuple[str, int]] = {
     37521: ("SubsecTimeOriginal", ASCII), 37522: ("SubsecTimeDigitized", ASCII),
     40961: ("ColorSpace", SHORT), 41486: ("FocalPlaneXResolution", RATIONAL),
     41487: ("FocalPlaneYResolution", RATIONAL), 41488: ("FocalPlaneResolutionUnit", SHORT),
-    41495: ("SensingMethod", SHORT), 41728: ("FileSource", UNDEFINED),
+    41493: ("ExposureIndex", RATIONAL), 41495: ("SensingMethod", SHORT), 41728: ("FileSource", UNDEFINED),
     41729: ("SceneType", UNDEFINED), 41985: ("CustomRendered", SHORT),
     41986: ("ExposureMode", SHORT), 41987: ("WhiteBalance", SHORT),
     41988: ("DigitalZoomRatio", RATIONAL), 41989: ("FocalLengthIn35mmFilm", SHORT),
@@ -285,6 +285,60 @@ def rational_to_float(v: Any) -> float | None:
     if isinstance(v, tuple) and len(v) >= 2 and v[1]:
         return v[0] / v[1]
     return None
+
+
+def _first_number(v: Any, rational: bool = False) -> float | None:
+    """A positive finite number from a canonical tag value: an int/float, a tuple of shorts (its
+    first), or with ``rational`` a (numerator, denominator) pair. None otherwise."""
+    if rational:
+        f = rational_to_float(v)
+    else:
+        if isinstance(v, (list, tuple)):
+            v = v[0] if v else None
+        try:
+            f = float(v) if v is not None else None
+        except (TypeError, ValueError):
+            return None
+    return f if f is not None and math.isfinite(f) and f > 0 else None
+
+
+#: Tags that carry a shot's ISO, in the order trusted (EXIF 2.3: ISOSpeedRatings, a.k.a.
+#: PhotographicSensitivity, saturates at 65535 and then the others hold the value).
+ISO_TAGS = ("ISOSpeedRatings", "RecommendedExposureIndex", "ISOSpeed", "StandardOutputSensitivity", "ExposureIndex")
+
+
+def camera_and_iso(exif: dict, ifd0: dict | None = None) -> tuple[str, str, float | None, dict]:
+    """Camera make, model and ISO from every tag that carries them.
+
+    Args:
+        exif: canonical EXIF dict (names of :data:`IFD0_TAGS` / :data:`EXIF_TAGS` -> values).
+        ifd0: optional raw IFD0 tags (code -> value) of a TIFF/DNG, for DNG's UniqueCameraModel
+            (50708) when Make/Model are absent.
+    Returns:
+        (make, model, iso or None, sources) with ``sources`` naming the tag each came from,
+        e.g. {"camera": "UniqueCameraModel", "iso": "ExposureIndex"}.
+    """
+    src: dict[str, str] = {}
+    make = str(exif.get("Make", "") or "").strip().strip("\x00")
+    model = str(exif.get("Model", "") or "").strip().strip("\x00")
+    if make or model:
+        src["camera"] = "Make/Model"
+    else:
+        ucm = (ifd0 or {}).get(50708)
+        if isinstance(ucm, bytes):
+            ucm = ucm.decode("latin-1", "replace")
+        ucm = str(ucm or "").strip().strip("\x00")
+        if ucm:
+            model, src["camera"] = ucm, "UniqueCameraModel"
+    iso = None
+    for name in ISO_TAGS:
+        v = _first_number(exif.get(name), rational=name == "ExposureIndex")
+        if v is not None and not (name == "ISOSpeedRatings" and v >= 65535):
+            iso, src["iso"] = v, name
+            break
+    if iso is None and _first_number(exif.get("ISOSpeedRatings")):  # saturated and nothing better
+        iso, src["iso"] = _first_number(exif.get("ISOSpeedRatings")), "ISOSpeedRatings"
+    return make, model, iso, src
 
 
 def split_exif(exif: dict) -> tuple[list, list, list]:

@@ -14,7 +14,7 @@ import os
 import sys
 from pathlib import Path
 
-from edgeden.core.noise import CameraNoiseProfile
+from edgeden.core.camera_profiles import CameraNoiseProfile
 from edgeden.core.types import EdgedenError
 
 #: Largest profile file read (darktable's own is about 1 MB).

@@ -55,6 +55,7 @@ from edgeden.io.dngtags import (
     select_color_matrix,
 )
 from edgeden.io.exif import (
+    camera_and_iso,
     exif_jsonable,
     normalise_value,
     rational_to_float,
@@ -140,6 +141,40 @@ def not_a_raw(kind: str) -> str | None:
     if kind == "text":
         return "not a camera raw: the file is text"
     return None
+
+
+def probe_raw(path: str | os.PathLike) -> None:
+    """Check, from headers only (no pixel decoding), that :func:`read_raw` would take the file.
+
+    Raises the same errors as :func:`read_raw` for what headers can show (not a raw, damaged or
+    truncated DNG structure, linear DNG, sRAW, X-Trans and other non-Bayer layouts, too many
+    pixels); a file whose pixel data is damaged past its header still passes. Milliseconds per file.
+    """
+    import rawpy
+
+    p = check_file(path)
+    kind = sniff(head(p, 32))
+    if not_a_raw(kind):
+        raise CorruptInputError(not_a_raw(kind))
+    meta = read_tiff_meta(p) if kind == "tiff" else {}
+    if kind == "tiff" and not meta and p.suffix.lower() in (".dng", ".gpr"):
+        raise CorruptInputError("damaged or truncated DNG: its TIFF structure cannot be read")
+    check_dng(meta, p.stat().st_size)
+    try:
+        with rawpy.imread(str(p)) as raw:
+            s = raw.sizes
+            check_pixels(int(s.raw_height), int(s.raw_width), "raw image")
+            if raw.raw_type != rawpy.RawType.Flat:
+                raise UnsupportedInputError(
+                    "not a Bayer mosaic: the raw holds several colours per pixel "
+                    "(linear DNG, sRAW/mRAW or an already demosaiced file)")
+            cfa_from_pattern(raw.raw_pattern, raw.color_desc)
+    except EdgedenError:
+        raise
+    except rawpy.LibRawError as exc:
+        raise _libraw_error(exc, p, tiff_ok=bool(meta)) from None
+    except (OSError, ValueError) as exc:
+        raise CorruptInputError(f"cannot read raw file ({exc})") from None
 
 
 def read_raw(path: str | os.PathLike) -> RawImage:
@@ -292,18 +327,7 @@ def read_raw(path: str | os.PathLike) -> RawImage:
             raw_pass = [t for t in raw_pass if t[0] != 51008]
         exif["_dng_raw"] = raw_pass
 
-    iso = None
-    iso_v = exif.get("ISOSpeedRatings")
-    if isinstance(iso_v, tuple):
-        iso_v = iso_v[0] if iso_v else None
-    if iso_v:
-        iso = float(iso_v)
-        rei = exif.get("RecommendedExposureIndex")
-        if iso >= 65535 and rei:
-            iso = float(rei)
-
-    make = str(exif.get("Make", "")).strip()
-    model = str(exif.get("Model", "")).strip()
+    make, model, iso, _src = camera_and_iso(exif, ifd0)
     fmt = "dng" if is_dng else (p.suffix.lower().lstrip(".") or "raw")
     return RawImage(
         mosaic_u16=mosaic, cfa=cfa, black_level=black, white_level=white, wb_rgb=wb,

@@ -24,7 +24,7 @@ scales per megapixel.
 """
 from __future__ import annotations
 
-import math
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -33,7 +33,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from edgeden.models.registry import create_arch, list_archs, paper_figures
 
-__all__ = ["measure", "arch_table", "format_arch_table"]
+__all__ = ["measure", "arch_table", "ARCH_TABLE_JSON", "write_arch_table"]
 
 
 def _count_macs(model: nn.Module, x: torch.Tensor) -> float:
@@ -100,7 +100,10 @@ def arch_table(in_channels: int | None = None, probe: int = 128) -> list[dict[st
 
     Returns:
         list of dicts, sorted by name, keys: ``name``; ``in_channels`` (int); ``params`` (int);
-        ``gmacs_per_mp`` (float, GMACs per megapixel of input); ``input`` ([C, H, W] of the
+        ``gmacs_per_mp`` (float, GMACs per megapixel of input); ``photo_gmacs_per_mp`` (float,
+        GMACs per megapixel of the photo: a 4-channel input is a packed RGGB raw whose every
+        pixel covers 4 photo pixels, so a quarter of ``gmacs_per_mp``; the figure ``edgeden
+        models`` shows for presets); ``input`` ([C, H, W] of the
         paper figure or None); ``gmacs`` (float GMACs at that input, None without one);
         ``paper_params``, ``paper_gmacs`` (float | None); ``dev_params_pct``,
         ``dev_gmacs_pct`` (float | None: 100 * (ours - paper) / paper); ``source``, ``note`` (str).
@@ -116,6 +119,7 @@ def arch_table(in_channels: int | None = None, probe: int = 128) -> list[dict[st
         gmacs = m["macs_per_mp"] * (p_in[1] * p_in[2] / 1e6) / 1e9 if p_in else None
         rows.append({
             "name": name, "in_channels": c, "params": m["params"], "gmacs_per_mp": m["macs_per_mp"] / 1e9,
+            "photo_gmacs_per_mp": m["macs_per_mp"] / 1e9 / (4 if c == 4 else 1),
             "input": list(p_in) if p_in else None, "gmacs": gmacs,
             "paper_params": paper.get("params"), "paper_gmacs": paper.get("gmacs"),
             "dev_params_pct": _dev_pct(m["params"], paper.get("params")),
@@ -125,21 +129,15 @@ def arch_table(in_channels: int | None = None, probe: int = 128) -> list[dict[st
     return rows
 
 
-def _fmt(v: Any, spec: str) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "-"
-    return format(v, spec)
+#: The packaged table ``edgeden models --archs`` prints (no torch import, no measuring at run time);
+#: regenerate with :func:`write_arch_table` after changing an architecture (a test compares it).
+ARCH_TABLE_JSON = Path(__file__).with_name("arch_table.json")
 
 
-def format_arch_table(rows: list[dict[str, Any]]) -> str:
-    """Plain-text table of :func:`arch_table` rows (one line per arch, header first)."""
-    head = f"{'arch':<16}{'C':>2} {'params':>10} {'GMAC/MP':>9} {'input':>13} {'GMACs':>10} " \
-           f"{'paper params':>13} {'paper GMACs':>12} {'dP%':>7} {'dM%':>7}"
-    lines = [head]
-    for r in rows:
-        inp = "x".join(str(v) for v in r["input"]) if r["input"] else "-"
-        lines.append(f"{r['name']:<16}{r['in_channels']:>2} {r['params']:>10,} {_fmt(r['gmacs_per_mp'], '.4g'):>9} "
-                     f"{inp:>13} {_fmt(r['gmacs'], '.4g'):>10} {_fmt(r['paper_params'], ','):>13} "
-                     f"{_fmt(r['paper_gmacs'], '.4g'):>12} {_fmt(r['dev_params_pct'], '+.1f'):>7} "
-                     f"{_fmt(r['dev_gmacs_pct'], '+.1f'):>7}")
-    return "\n".join(lines)
+def write_arch_table(path: Path = ARCH_TABLE_JSON) -> list[dict[str, Any]]:
+    """Measure :func:`arch_table` and write it as JSON to ``path``. Returns the rows."""
+    import json
+
+    rows = arch_table()
+    path.write_text(json.dumps(rows, indent=1) + "\n")
+    return rows

@@ -267,8 +267,11 @@ def test_info_and_preview(tmp_path, photos):
     r = run("preview", photos / "a.dng", "-o", out)
     assert r.exit_code == 0 and out.exists()
     assert io.read_rgb(out).data_hwc.shape[:2] == (96, 128)
-    r = run("info", tmp_path / "nope.dng")
-    assert r.exit_code == 1 and "no such file" in r.output
+    r = run("info", tmp_path / "nope.dng")  # a missing path is a usage error
+    assert r.exit_code == 2 and "nope.dng: no such file" in r.output
+    r = run("info", photos / "sub" / "b.png", "--estimate", "--json")
+    d = json.loads(r.output)
+    assert r.exit_code == 0 and d["noise_source"].startswith("estimated") and len(d["noise_shot_S"]) >= 1
 
 
 def test_real_subprocess(tmp_path, photos, tiny_presets):
@@ -279,7 +282,7 @@ def test_real_subprocess(tmp_path, photos, tiny_presets):
     assert "3 denoised" in p.stderr
     p = subprocess.run([sys.executable, "-m", "edgeden", "info", str(tmp_path / "nope.png")],
                        capture_output=True, text=True, env=env, timeout=120)
-    assert p.returncode == 1 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "Traceback" not in p.stderr
 
 
 def test_default_preset_is_chosen_per_input_kind(tmp_path, photos, tiny_presets, monkeypatch):

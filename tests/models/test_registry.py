@@ -142,3 +142,19 @@ def test_arch_table_rows():
     assert rows["unet-m"]["gmacs"] is None and rows["unet-m"]["dev_gmacs_pct"] is None
     grey = {r["name"]: r for r in arch_table(in_channels=1)}
     assert grey["unet-s"]["in_channels"] == 1 and grey["unet-s"]["params"] < r["params"]
+
+
+def test_packaged_arch_table_is_current():
+    """`edgeden models --archs` prints edgeden/models/arch_table.json without measuring: it must
+    match a fresh measurement (regenerate: python -c "from edgeden.models.complexity import
+    write_arch_table; write_arch_table()")."""
+    import json
+
+    from edgeden.models.complexity import ARCH_TABLE_JSON
+
+    packed = {r["name"]: r for r in json.loads(ARCH_TABLE_JSON.read_text())}
+    fresh = {r["name"]: r for r in arch_table()}
+    assert sorted(packed) == sorted(fresh)
+    for name, r in fresh.items():
+        assert packed[name]["params"] == r["params"], name
+        assert packed[name]["photo_gmacs_per_mp"] == pytest.approx(r["photo_gmacs_per_mp"], rel=1e-6), name

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from safety_util import run_cli, write_png
 
+from edgeden.core import camera_profiles
 from edgeden.core.types import NOISE_PARAM_MAX, InvalidNoiseError, NoiseParams
 
 NAN, INF = float("nan"), float("inf")
@@ -67,7 +68,7 @@ def test_bad_dng_noise_profile_and_camera_profile_fall_back_to_the_estimate(synt
     assert p.detail.startswith("DNG NoiseProfile rejected (S = nan is not finite)")
 
     bad_cam = NoiseParams((1e-4,) * 4, (INF,) * 4, source="camera-profile", detail="SynthMake Synth 1 ISO 800")
-    monkeypatch.setattr(pipeline.noise_mod, "noise_from_camera_profile", lambda *a, **k: bad_cam)
+    monkeypatch.setattr(camera_profiles, "noise_from_camera_profile", lambda *a, **k: bad_cam)
     raw = synthetic_raw(noise_profile=NoiseParams((5.0,), (0.0,), source="dng-noiseprofile"))
     p = pipeline.raw_noise(raw, packed, pipeline.DenoiseOptions(noise_profiles=[]))
     assert p.source == "estimated" and p.problem() is None
@@ -75,7 +76,7 @@ def test_bad_dng_noise_profile_and_camera_profile_fall_back_to_the_estimate(synt
     assert "camera profile rejected (O = inf is not finite)" in p.detail
 
     good_cam = NoiseParams((1e-4,) * 4, (1e-6,) * 4, source="camera-profile", detail="matched")
-    monkeypatch.setattr(pipeline.noise_mod, "noise_from_camera_profile", lambda *a, **k: good_cam)
+    monkeypatch.setattr(camera_profiles, "noise_from_camera_profile", lambda *a, **k: good_cam)
     p = pipeline.raw_noise(raw, packed, pipeline.DenoiseOptions(noise_profiles=[]))
     assert p.source == "camera-profile" and p.detail.startswith("DNG NoiseProfile rejected") and "matched" in p.detail
 
