@@ -275,8 +275,11 @@ def plan_jobs(paths: list[Path], out_dir: Path, outputs: Callable[[Path], Sequen
               probe_write: bool = False) -> Plan:
     """Expand files and folders (recursively) into jobs whose outputs mirror the input tree.
 
-    A folder argument ``photos`` maps ``photos/a/b.dng`` to ``OUT/photos/a/b.dng``; a file
-    argument maps to ``OUT/<name>``. An output folder inside an input folder is left out of
+    One rule for every argument, as ``cp -r photos/. OUT`` or ``rsync photos/ OUT`` would do:
+    the *contents* of a folder argument go under ``OUT`` (``photos/a/b.dng`` -> ``OUT/a/b.dng``),
+    and a file argument goes to ``OUT/<name>``; so ``edgeden denoise photos/*.dng -o OUT`` and
+    ``edgeden denoise photos -o OUT`` write (and resume) the same files. A file named twice (by
+    itself and inside a folder argument) is one job. An output folder inside an input folder is left out of
     the scan (so re-runs never denoise their own outputs). Files that cannot be inputs are
     problems when named explicitly and silently skipped inside folders. Links and collisions:
     see the module docstring.
@@ -333,7 +336,7 @@ def plan_jobs(paths: list[Path], out_dir: Path, outputs: Callable[[Path], Sequen
                         continue
                     keep.append(d)
                 dirs[:] = keep
-                rel = Path(top.name) / os.path.relpath(root, arg)
+                rel = Path(os.path.relpath(root, arg))
                 for n in sorted(names):
                     if n.startswith(".") or n.endswith(OUTPUT_SUFFIXES) or Path(n).suffix.lower() not in IMAGE_EXTS:
                         continue
@@ -373,6 +376,9 @@ def plan_jobs(paths: list[Path], out_dir: Path, outputs: Callable[[Path], Sequen
                 break
             other = next((claimed[k] for k in ks if k in claimed), None)
             if other is not None:
+                if _resolve_loose(other) == _resolve_loose(f):  # the same file named twice: one job
+                    msg = ""
+                    break
                 msg = (f"output {p} would also be the output of {other}; rename one of them "
                        f"or denoise them into different folders")
                 break
@@ -381,6 +387,8 @@ def plan_jobs(paths: list[Path], out_dir: Path, outputs: Callable[[Path], Sequen
             if p is not None:
                 msg = (f"output {p} already exists and is not an edgeden output (no sidecar {out.name}.json "
                        f"records it); move it away or choose another -o")
+        if msg == "":
+            continue
         if msg is not None:
             plan.problems.append((f, msg))
             continue

@@ -28,7 +28,9 @@ def denoise(
                                                 show_default=False)],
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model preset (see `edgeden models`). "
                      "Default: per file, tsdn for camera raws and unet-m-srgb for PNG/TIFF/JPEG.")] = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder; it mirrors the input tree.")] = Path("denoised"),
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output folder. A file argument's output goes straight "
+                   "into it; a folder argument's contents go into it with their subfolders (as `cp -r "
+                   "FOLDER/. OUT`).")] = Path("denoised"),
     preview: Annotated[bool, typer.Option("--preview/--no-preview", help="Write an ISP-rendered JPEG preview.")] = True,
     sidecar: Annotated[bool, typer.Option("--sidecar/--no-sidecar", help="Write a JSON sidecar per image.")] = True,
     tiff: Annotated[bool, typer.Option("--tiff/--no-tiff", help="Also write a 16-bit TIFF render (raw inputs).")] = False,
@@ -124,9 +126,16 @@ def denoise(
         raise typer.Exit(EXIT_INTERRUPTED) from None
     failed = len(rep.failed) + len(plan.problems)
     rate = f", {rep.megapixels / rep.seconds:.2f} MP/s" if rep.seconds > 0 and rep.megapixels else ""
-    err(f"{len(rep.done)} denoised, {len(rep.skipped)} skipped (already complete), {failed} failed "
-        f"-> {out}{rate}", err=True)
+    err(f"{len(rep.done)} denoised, {len(rep.skipped)} skipped (already complete), {failed} failed{rate} "
+        f"-> {_shown(out)}", err=True)
     raise typer.Exit(EXIT_PARTIAL if failed else EXIT_OK)
+
+
+def _shown(out: Path) -> str:
+    """The output folder as the summary names it: absolute, with a trailing separator."""
+    import os
+
+    return os.path.join(os.path.abspath(out), "")
 
 
 def _would_refuse(path: Path) -> str | None:

@@ -107,7 +107,7 @@ def test_denoise_tree_mirrors_input_and_never_touches_it(tmp_path, photos, tiny_
     r = run("denoise", photos, "-m", "tiny-raw", "-o", out)
     assert r.exit_code == 0, r.output
     assert _tree(photos) == before
-    for rel in ("photos/a.dng", "photos/sub/b.png", "photos/sub/c.jpg"):
+    for rel in ("a.dng", "sub/b.png", "sub/c.jpg"):
         assert (out / rel).exists()
         assert (out / (rel + ".preview.jpg")).exists()
         side = json.loads((out / (rel + ".json")).read_text())
@@ -121,14 +121,14 @@ def test_denoise_tree_mirrors_input_and_never_touches_it(tmp_path, photos, tiny_
 def test_rerun_skips_complete_outputs_and_redoes_incomplete(tmp_path, photos, tiny_presets):
     out = tmp_path / "out"
     assert run("denoise", photos, "-m", "tiny-raw", "-o", out).exit_code == 0
-    png = out / "photos" / "sub" / "b.png"
+    png = out / "sub" / "b.png"
     mtime = png.stat().st_mtime_ns
-    (out / "photos" / "a.dng.json").unlink()  # as if killed before the sidecar was written
+    (out / "a.dng.json").unlink()  # as if killed before the sidecar was written
     r = run("denoise", photos, "-m", "tiny-raw", "-o", out)
     assert r.exit_code == 0
     assert "1 denoised, 2 skipped" in r.output
     assert png.stat().st_mtime_ns == mtime
-    assert (out / "photos" / "a.dng.json").exists()
+    assert (out / "a.dng.json").exists()
     r = run("denoise", photos, "-m", "tiny-raw", "-o", out, "--overwrite")
     assert "3 denoised" in r.output and png.stat().st_mtime_ns != mtime
 
@@ -199,7 +199,7 @@ def test_bad_inputs_one_line_each_batch_goes_on_exit_3(tmp_path, tiny_presets):
         hits = [ln for ln in lines if name in ln and ": " in ln]
         assert len(hits) == 1, (name, r.output)
         assert word in hits[0].lower(), hits[0]
-    assert (tmp_path / "out" / "in" / "good.png").exists()  # the good file was still done
+    assert (tmp_path / "out" / "good.png").exists()  # the good file was still done
     assert "1 denoised" in lines[-1] and f"{len(words)} failed" in lines[-1]
 
 
@@ -374,3 +374,23 @@ def test_eval_cli_runs_a_chunk_of_a_set(tiny_presets, tmp_path):
     assert res["results"][0]["psnr"] > 0
     r = run("eval", "tiny-srgb", "--data", tmp_path, "--start", 5)
     assert r.exit_code == 1 and "no test images from index 5" in r.output
+
+
+def test_one_output_rule_for_files_and_folders_and_runs_resume_each_other(tmp_path, photos, tiny_presets):
+    """A folder argument's contents go under -o (subfolders kept); a file argument's output goes
+    straight into -o; so a run of a folder's files and a run of the folder write the same files."""
+    out = tmp_path / "out"
+    r = run("denoise", photos / "a.dng", "-m", "tiny-raw", "-o", out, "--no-preview")
+    assert r.exit_code == 0 and (out / "a.dng").is_file(), r.output
+    assert r.output.strip().splitlines()[-1].endswith(f"-> {out}{os.sep}")  # the exact folder
+    r = run("denoise", photos, "-m", "tiny-raw", "-o", out, "--no-preview")  # a.dng is done already
+    assert r.exit_code == 0 and "2 denoised, 1 skipped" in r.output, r.output
+    images = sorted(str(p.relative_to(out)) for p in out.rglob("*") if p.suffix in (".dng", ".png", ".jpg"))
+    assert images == ["a.dng", "sub/b.png", "sub/c.jpg"]
+    # a file named twice (by itself and inside a folder argument) is one job; the folder's files
+    # named one by one (as a shell glob does) are the same jobs as the folder's
+    r = run("denoise", photos, photos / "a.dng", "-m", "tiny-raw", "-o", out, "--no-preview", "--dry-run")
+    assert r.exit_code == 0 and r.output.count("skip (outputs complete)") == 3, r.output
+    r = run("denoise", photos / "sub" / "b.png", photos / "a.dng", "-m", "tiny-raw", "-o", out / "sub",
+            "--no-preview", "--dry-run")
+    assert "skip (outputs complete): " + str(photos / "sub" / "b.png") in r.output, r.output

@@ -72,7 +72,7 @@ def test_ctrl_c_mid_batch(tmp_path, tiny_presets, monkeypatch):
     assert r.exit_code == 130, r.output
     hits = lines_with(r.output, "edgeden: interrupted after 1 of 3 files; re-run the same command to resume")
     assert len(hits) == 1, r.output
-    left = sorted(p.name for p in (out / "in").iterdir())
+    left = sorted(p.name for p in out.iterdir())
     assert left == ["a.png", "a.png.json", "a.png.preview.jpg"], left  # no temporaries, no claim
     assert tree(src) == before
 

@@ -4,6 +4,7 @@ on and exits 3."""
 from __future__ import annotations
 
 import json
+import shutil
 import os
 from pathlib import Path
 
@@ -54,15 +55,21 @@ def test_out_equal_to_input_folder(raw_folder):
     assert tree(raw_folder) == before
 
 
-@pytest.mark.reliability(case="-o a parent of the input folder (outputs land beside the inputs)",
-                         expected="every job that would replace an input refused, one line each; exit 3")
+@pytest.mark.reliability(case="-o the parent of a folder argument (its contents would land on the parent's files)",
+                         expected="every job that would replace a file it did not write refused, one line each; exit 3")
 def test_out_parent_of_input_folder(raw_folder):
+    sub = raw_folder / "sub"
+    sub.mkdir()
+    shutil.copy(raw_folder / "photo.dng", sub / "photo.dng")
+    shutil.copy(raw_folder / "b.png", sub / "b.png")
     before = tree(raw_folder)
-    r = run_cli("denoise", raw_folder, "-m", "tiny-raw", "-o", raw_folder.parent)
+    r = run_cli("denoise", sub, "-m", "tiny-raw", "-o", raw_folder)  # sub/b.png -> raw_folder/b.png
     assert r.exit_code == 3, r.output
-    assert len(lines_with(r.output, "photo.dng: output would overwrite the input itself")) == 1
-    assert len(lines_with(r.output, "b.png: output would overwrite the input itself")) == 1
-    assert len(lines_with(r.output, "photo.kdc:", "would overwrite the input", "photo.dng")) == 1
+    assert len(lines_with(r.output, "sub/photo.dng: output", "in/photo.dng already exists and is not an edgeden output")) == 1
+    assert len(lines_with(r.output, "sub/b.png: output", "in/b.png already exists and is not an edgeden output")) == 1
+    # named together with the parent's files, they are inputs: then the message says so
+    r = run_cli("denoise", sub, raw_folder / "b.png", "-m", "tiny-raw", "-o", raw_folder)
+    assert r.exit_code == 3 and len(lines_with(r.output, "sub/b.png: output", "would overwrite the input")) == 1
     assert tree(raw_folder) == before
 
 
@@ -76,7 +83,7 @@ def test_out_child_of_input_folder(tmp_path):
     out = d / "out"
     r = run_cli("denoise", d, "-m", "tiny-srgb", "-o", out)
     assert r.exit_code == 0, r.output
-    assert (out / "in" / "b.png").is_file() and (out / "in" / "sub" / "c.png").is_file()
+    assert (out / "b.png").is_file() and (out / "sub" / "c.png").is_file()
     assert {k: v for k, v in tree(d).items() if not k.startswith("out")} == before
     r = run_cli("denoise", d, "-m", "tiny-srgb", "-o", out)
     assert r.exit_code == 0 and "0 denoised, 2 skipped" in r.output, r.output
@@ -93,7 +100,7 @@ def test_two_inputs_sharing_an_output_name(tmp_path):
     assert r.exit_code == 3, r.output
     hits = lines_with(r.output, "a.kdc:", "also be the output of", "a.dng")
     assert len(hits) == 1, r.output
-    assert json.loads((out / "in" / "a.dng.json").read_text())["input"]["path"].endswith("a.dng")
+    assert json.loads((out / "a.dng.json").read_text())["input"]["path"].endswith("a.dng")
     assert "1 denoised" in r.output and "1 failed" in r.output
 
 

@@ -29,7 +29,7 @@ def _inputs(tmp_path: Path) -> Path:
 def test_same_run_twice_skips(tmp_path, tiny_presets):
     src, out = _inputs(tmp_path), tmp_path / "out"
     assert run_cli("denoise", src, "-m", "tiny-srgb", "-o", out).exit_code == 0
-    rec = json.loads((out / "in" / "a.png.json").read_text())["record"]
+    rec = json.loads((out / "a.png.json").read_text())["record"]
     assert rec["preset"] == "tiny-srgb" and len(rec["input_sha256"]) == 64 and rec["settings"]["precision"]
     r = run_cli("denoise", src, "-m", "tiny-srgb", "-o", out)
     assert r.exit_code == 0 and "0 denoised, 2 skipped" in r.output
@@ -55,7 +55,7 @@ def test_other_preset_redoes_everything(tmp_path, tiny_presets):
     r = run_cli("denoise", src, "-m", "tiny-dcnet", "-o", out)
     assert r.exit_code == 0 and "2 denoised, 0 skipped" in r.output, r.output
     assert len(lines_with(r.output, "redone", "made with preset tiny-srgb, now tiny-dcnet")) == 2
-    presets = {json.loads(p.read_text())["preset"]["name"] for p in (out / "in").glob("*.json")}
+    presets = {json.loads(p.read_text())["preset"]["name"] for p in out.glob("*.json")}
     assert presets == {"tiny-dcnet"}
 
 
@@ -72,7 +72,7 @@ def test_changed_settings_are_redone(tmp_path, tiny_presets):
 def test_no_sidecar_runs_resume_from_the_claim(tmp_path, tiny_presets):
     src, out = _inputs(tmp_path), tmp_path / "out"
     assert run_cli("denoise", src, "-m", "tiny-srgb", "-o", out, "--no-sidecar", "--no-preview").exit_code == 0
-    c = read_claim(out / "in" / "a.png")
+    c = read_claim(out / "a.png")
     assert c["status"] == "complete" and c["record"]["preset"] == "tiny-srgb"
     r = run_cli("denoise", src, "-m", "tiny-srgb", "-o", out, "--no-sidecar", "--no-preview")
     assert r.exit_code == 0 and "0 denoised, 2 skipped" in r.output
@@ -84,7 +84,7 @@ def test_live_claim_is_a_lock_and_a_dead_one_is_not(tmp_path, tiny_presets):
     src, out = _inputs(tmp_path), tmp_path / "out"
     other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        a = out / "in" / "a.png"
+        a = out / "a.png"
         a.parent.mkdir(parents=True)
         write_claim(a, [a], record=None, status="running")
         rec = json.loads(claim_path(a).read_text())

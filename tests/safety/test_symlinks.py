@@ -25,7 +25,7 @@ def folder(tmp_path) -> Path:
 def _denoise(folder: Path, out: Path):
     r = run_cli("denoise", folder, "-m", "tiny-srgb", "-o", out)
     assert "Traceback" not in r.output
-    assert (out / "in" / "good.png").is_file(), r.output   # the batch went on
+    assert (out / "good.png").is_file(), r.output   # the batch went on
     return r
 
 
@@ -61,7 +61,7 @@ def test_link_outside_the_input_folder(folder, tmp_path):
     for name in ("link.png", "rel.png"):
         hits = lines_with(r.output, f"{name}:", "outside the input folder")
         assert len(hits) == 1, r.output
-    assert not (tmp_path / "out" / "in" / "link.png").exists() and secret.read_bytes() == before
+    assert not (tmp_path / "out" / "link.png").exists() and secret.read_bytes() == before
 
 
 @pytest.mark.reliability(case="broken symbolic link in an input folder, and named on the command line",
@@ -81,8 +81,8 @@ def test_link_inside_the_folder_is_followed_and_named_after_the_link(folder, tmp
     before = tree(folder)
     r = _denoise(folder, tmp_path / "out")
     assert r.exit_code == 0, r.output
-    assert (tmp_path / "out" / "in" / "alias.png").is_file()         # where the link is
-    assert (tmp_path / "out" / "in" / "sub" / "real.png").is_file()
+    assert (tmp_path / "out" / "alias.png").is_file()         # where the link is
+    assert (tmp_path / "out" / "sub" / "real.png").is_file()
     assert tree(folder) == before
 
 
@@ -96,7 +96,7 @@ def test_folder_links_are_not_followed(folder, tmp_path):
     assert r.exit_code == 0, r.output
     assert len(lines_with(r.output, "note:", "dirlink", "not followed")) == 1
     assert "1 denoised" in r.output
-    assert not (tmp_path / "out" / "in" / "dirlink").exists()
+    assert not (tmp_path / "out" / "dirlink").exists()
 
 
 def test_plan_lists_link_problems_without_raising(folder, tmp_path):
