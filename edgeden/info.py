@@ -4,7 +4,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 
 
 def file_info(path: Path, profiles: Any = None, estimate: bool = False) -> dict:
@@ -148,17 +147,18 @@ def _header_info(path: Path, kind: str) -> dict:
     return d
 
 
-def render_file(path: Path, out: Path) -> None:
-    """Write a minimal-ISP render of a raw (or a copy of an RGB image's pixels) as JPEG/PNG."""
+def render_file(path: Path, out: Path, size: int = 2048) -> None:
+    """Write a minimal-ISP render of a raw (or an RGB image's pixels) as a JPEG/PNG preview:
+    cropped to the raw's DefaultCrop, oriented as its EXIF says, long edge ``size`` (0 = full)."""
     from edgeden import io
     from edgeden.pipeline import raw_to_packed, render_packed
 
     if io.detect_kind(path) == "raw":
         raw = io.read_raw(path)
         packed, pad = raw_to_packed(raw)
-        render = render_packed(packed, raw, pad)
+        render, exif, crop = render_packed(packed, raw, pad), raw.exif, raw.default_crop
     else:
         img = io.read_rgb(path)
-        render = img.data_hwc if img.channels == 3 else np.repeat(img.data_hwc, 3, axis=2)
+        render, exif, crop = img.data_hwc, img.exif, None
     out.parent.mkdir(parents=True, exist_ok=True)
-    io.write_preview(out, render)
+    io.write_preview(out, render, exif=exif, crop=crop, size=size)

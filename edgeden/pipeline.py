@@ -18,6 +18,7 @@ import torch
 from edgeden import __version__
 from edgeden.core import bayer, isp, noise as noise_mod
 from edgeden.core.camera_profiles import checked_noise, known_raw_noise
+from edgeden.io.preview import orientation_of
 from edgeden.core.precision import precision_name, use_bf16
 from edgeden.core.tiling import run_tiled
 from edgeden.core.types import NOISE_PARAM_MAX, NoiseParams, RawImage, RgbImage, UnsupportedInputError
@@ -39,6 +40,8 @@ class DenoiseOptions:
     tiff: bool = False
     noise_profiles: Any = None  # loaded camera-profile table or None
     classify: bool = False
+    preview_size: int = 2048  # long edge of the preview in pixels; 0 = full size
+    preview_compare: str | None = None  # None, "side" or "split": the input's render beside the output's
 
 
 @dataclass
@@ -294,6 +297,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
             f"preset {preset.name!r} works on RGB images; use a raw preset for camera raws (see `edgeden models`)")
     out_image.parent.mkdir(parents=True, exist_ok=True)
     classification = None
+    before = None  # the input's finished preview, for --preview-compare
     if kind == "raw":
         raw = io.read_raw(path)
         t["read"] = time.perf_counter() - t0
@@ -306,6 +310,9 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         t["inference"] = time.perf_counter() - t1
         t1 = time.perf_counter()
         mosaic = packed_to_mosaic(den, pad, raw)
+        if outs.preview and opts.preview_compare:
+            before = io.preview_pixels(render_packed(packed, raw, pad), crop=raw.default_crop,
+                                       orientation=orientation_of(raw.exif), size=opts.preview_size)
         render = render_packed(den, raw, pad)
         thumb = _thumbnail_u8(render, 256)
         residual = _residual_noise(params)
@@ -344,6 +351,8 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         # metadata from ``img``); the output is clipped in place and shared by the image
         # writer and the render when both are RGB (measured 64 -> ~30 bytes per pixel).
         del x
+        if outs.preview and opts.preview_compare:  # the input's preview, before its pixels go
+            before = io.preview_pixels(img.data_hwc, orientation=orientation_of(img.exif), size=opts.preview_size)
         img.data_hwc = img.data_hwc[:0, :0]
         with torch.inference_mode():  # the output may be an inference tensor (untiled runs)
             den_srgb.clamp_(0, 1)
@@ -353,7 +362,9 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
     if classifier is not None:
         classification = classifier(render)
     if outs.preview:
-        io.write_preview(outs.preview, render)
+        src_exif, crop = (raw.exif, raw.default_crop) if kind == "raw" else (img.exif, None)
+        io.write_preview(outs.preview, render, exif=src_exif, crop=crop, size=opts.preview_size,
+                         before=before, compare=opts.preview_compare)
     if outs.tiff:
         io.write_tiff16(outs.tiff, render)
     t["write"] = time.perf_counter() - t1

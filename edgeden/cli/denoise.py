@@ -32,6 +32,11 @@ def denoise(
                    "into it; a folder argument's contents go into it with their subfolders (as `cp -r "
                    "FOLDER/. OUT`).")] = Path("denoised"),
     preview: Annotated[bool, typer.Option("--preview/--no-preview", help="Write an ISP-rendered JPEG preview.")] = True,
+    preview_size: Annotated[int, typer.Option("--preview-size", min=0, help="Long edge of the preview in "
+                            "pixels (0 = full size).")] = 2048,
+    preview_compare: Annotated[Optional[str], typer.Option("--preview-compare", help="Make the preview a "
+                               "before/after view: 'side' (input | output) or 'split' (left half input, "
+                               "right half output).", show_default=False)] = None,
     sidecar: Annotated[bool, typer.Option("--sidecar/--no-sidecar", help="Write a JSON sidecar per image.")] = True,
     tiff: Annotated[bool, typer.Option("--tiff/--no-tiff", help="Also write a 16-bit TIFF render (raw inputs).")] = False,
     tile: Annotated[Optional[int], typer.Option("--tile", min=0, help="Tile edge in model-input pixels "
@@ -71,12 +76,16 @@ def denoise(
         noise_p = parse_noise(noise)
     except typer.BadParameter as e:  # one line, exit 2, before any work
         fail(f"--noise {one_line(e.message)}", EXIT_USAGE)
+    if preview_compare is not None and preview_compare not in ("side", "split"):
+        fail(f"--preview-compare must be 'side' or 'split', got {preview_compare!r}", EXIT_USAGE)
     apply_precision(precision)  # before any record: the precision is one of its settings
     opts = DenoiseOptions(tile=tile, overlap=overlap, noise=noise_p, preview=preview, sidecar=sidecar, tiff=tiff,
-                          noise_profiles=load_profiles(noise_profiles))
+                          noise_profiles=load_profiles(noise_profiles), preview_size=preview_size,
+                          preview_compare=preview_compare)
     run = DenoiseRun(opts, model=model, overwrite=overwrite, classify=classify,
                      settings={"tile": tile, "overlap": overlap, "noise": noise, "precision": precision_name(),
-                               "preview": preview, "tiff": tiff, "classify": classify})
+                               "preview": preview, "tiff": tiff, "classify": classify,
+                               **({"preview_size": preview_size, "preview_compare": preview_compare} if preview else {})})
     fixed_overlap = overlap if overlap is not None else (run.fixed.overlap if run.fixed else 32)
     if tile is not None and tile > 0 and tile <= 2 * fixed_overlap:
         fail(f"--tile {tile} must be more than twice the overlap", EXIT_USAGE)

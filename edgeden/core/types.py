@@ -126,6 +126,9 @@ class RawImage:
                 None if the file has none.
     cam_to_srgb: (3, 3) float32 matrix mapping white-balanced camera RGB to linear sRGB;
                 rows sum to 1 (identity when unknown).
+    default_crop: (top, left, height, width) ints within ``mosaic_u16``: the part of the image a
+                raw converter shows (DNG DefaultCropOrigin/Size, or LibRaw's inset crop), or
+                None for the whole frame.
     """
 
     mosaic_u16: "np.ndarray"
@@ -142,6 +145,7 @@ class RawImage:
     exif: dict = field(default_factory=dict)
     path: str = ""
     format: str = "dng"  # "dng" or the LibRaw format name (e.g. "kdc")
+    default_crop: tuple[int, int, int, int] | None = None
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -6,7 +6,8 @@ Public API:
 * :func:`read_raw` / :func:`raw_info` -- Bayer camera raws via LibRaw (rawpy) + tifffile tags.
 * :func:`read_rgb` / :func:`rgb_info` -- PNG / TIFF / JPEG, 8 or 16 bits, grey/RGB(+alpha).
 * :func:`write_rgb` -- same format, depth, layout, alpha and metadata as the input.
-* :func:`write_preview` (JPEG/PNG) and :func:`write_tiff16` -- ISP renderings.
+* :func:`write_preview` (JPEG/PNG: cropped, oriented, downscaled, EXIF + sRGB ICC) and
+  :func:`write_tiff16` -- ISP renderings.
 * :func:`write_dng` -- Bayer CFA DNG with the source's CFA, levels, profile and EXIF.
 * :func:`atomic_write` / :func:`atomic_path` -- every writer goes through them.
 * :data:`MAX_PIXELS` -- 200 MP limit checked from headers before decoding.
@@ -42,7 +43,8 @@ from edgeden.io.exif import camera_and_iso, exif_jsonable
 from edgeden.io.jpeg import JPEG_QUALITY
 from edgeden.io.pixels import quantise
 from edgeden.io.raw import cfa_from_pattern, probe_raw, raw_image_info, raw_info, read_raw
-from edgeden.io.rgb import read_rgb, rgb_image_info, rgb_info, write_preview, write_rgb
+from edgeden.io.preview import DEFAULT_PREVIEW_SIZE, preview_pixels, write_preview
+from edgeden.io.rgb import read_rgb, rgb_image_info, rgb_info, write_rgb
 from edgeden.io.tiff import write_tiff16
 
 __all__ = [
@@ -51,7 +53,7 @@ __all__ = [
     "check_pixels", "detect_kind",
     "camera_and_iso", "probe_raw", "read_raw", "raw_info", "raw_image_info", "cfa_from_pattern",
     "noise_params_from_dng",
-    "read_rgb", "rgb_info", "rgb_image_info", "write_rgb", "write_preview", "write_tiff16", "quantise",
+    "read_rgb", "rgb_info", "rgb_image_info", "write_rgb", "write_preview", "preview_pixels", "DEFAULT_PREVIEW_SIZE", "write_tiff16", "quantise",
     "write_dng", "quick_preview_u8", "noise_profile_values",
     "exif_jsonable",
 ]

@@ -48,6 +48,7 @@ from edgeden.io.common import (
     sniff,
 )
 from edgeden.io.dngtags import (
+    tag_floats,
     check_dng,
     dng_black_levels,
     noise_params_from_dng,
@@ -236,6 +237,8 @@ def read_raw(path: str | os.PathLike) -> RawImage:
             rgb_xyz = np.array(raw.rgb_xyz_matrix, dtype=np.float64, copy=True)
             flip = int(s.flip)
             margins = (int(s.top_margin), int(s.left_margin))
+            inset = tuple(int(getattr(s, k, 0) or 0) for k in
+                          ("crop_top_margin", "crop_left_margin", "crop_height", "crop_width"))
             other = raw.other
             other_d = {"iso": float(other.iso_speed), "shutter": float(other.shutter_speed),
                        "aperture": float(other.aperture), "focal": float(other.focal_length),
@@ -328,12 +331,44 @@ def read_raw(path: str | os.PathLike) -> RawImage:
         exif["_dng_raw"] = raw_pass
 
     make, model, iso, _src = camera_and_iso(exif, ifd0)
+    crop = _default_crop({t[0]: t for t in meta.get("raw_pass", [])} if is_dng else {}, inset, mosaic.shape)
     fmt = "dng" if is_dng else (p.suffix.lower().lstrip(".") or "raw")
     return RawImage(
         mosaic_u16=mosaic, cfa=cfa, black_level=black, white_level=white, wb_rgb=wb,
         cam_to_srgb=cam_to_srgb, xyz_to_cam=xyz32, make=make, model=model, iso=iso,
-        noise_profile=noise, exif=exif, path=str(p), format=fmt,
+        noise_profile=noise, exif=exif, path=str(p), format=fmt, default_crop=crop,
     )
+
+
+def _default_crop(raw_pass: dict, inset: tuple[int, int, int, int], shape: tuple[int, int]
+                  ) -> tuple[int, int, int, int] | None:
+    """(top, left, height, width) of the DNG DefaultCrop (origin/size, relative to the active
+    area, DefaultScale 1 assumed), else LibRaw's inset crop; None when absent, the whole frame,
+    or not inside the image."""
+    h, w = shape
+    box = None
+    def values(t: tuple) -> list[float]:  # (code, dtype, count, value); rationals come as flat pairs
+        flat = tag_floats(t[3])
+        if t[1] in (5, 10):
+            return [flat[i] / flat[i + 1] for i in range(0, len(flat) - 1, 2) if flat[i + 1]]
+        return flat
+
+    o, sz = raw_pass.get(50719), raw_pass.get(50720)
+    if o is not None and sz is not None:
+        try:
+            ox, oy = values(o)[:2]
+            sx, sy = values(sz)[:2]
+            box = (int(round(oy)), int(round(ox)), int(round(sy)), int(round(sx)))
+        except (TypeError, ValueError, IndexError):
+            box = None
+    if box is None and inset[2] > 0 and inset[3] > 0:
+        box = inset
+    if box is None:
+        return None
+    top, left, ch, cw = box
+    if top < 0 or left < 0 or ch <= 0 or cw <= 0 or top + ch > h or left + cw > w or (ch, cw) == (h, w):
+        return None
+    return box
 
 
 def raw_image_info(raw: RawImage) -> dict:

@@ -133,29 +133,6 @@ def write_rgb(path: str | os.PathLike, data_hwc: np.ndarray, like: RgbImage, *,
     return p
 
 
-def write_preview(path: str | os.PathLike, srgb_hwc: np.ndarray, *, quality: int = 90,
-                  exif: dict | None = None) -> Path:
-    """Write an 8-bit sRGB rendering (ISP output) as JPEG, or PNG when ``path`` ends in .png.
-
-    Args:
-        path: .jpg/.jpeg or .png (any other suffix: ValueError).
-        srgb_hwc: (H, W, 3) uint8, or float in [0, 1] (quantised with rounding).
-        quality: JPEG quality 1..100.
-        exif: optional exif dict (e.g. ``raw.exif``) whose tags (capture data, Orientation)
-            are embedded; no thumbnail.
-    Returns:
-        pathlib.Path of the written file (atomic).
-    """
-    p = Path(path)
-    fmt = _EXT_FORMAT.get(p.suffix.lower())
-    if fmt not in ("jpeg", "png"):
-        raise ValueError(f"preview must be .jpg, .jpeg or .png, got {p.name!r}")
-    q = quantise(as_hwc(srgb_hwc), 8)
-    like = RgbImage(data_hwc=q, alpha=None, bit_depth=8, format="none", exif={
-        k: v for k, v in (exif or {}).items() if not k.startswith("_")})
-    return write_rgb(p, q, like, jpeg_quality=quality)
-
-
 # =========================================================================== info
 def rgb_image_info(img: RgbImage) -> dict:
     """JSON-friendly summary of an :class:`RgbImage` (what ``edgeden info`` prints).

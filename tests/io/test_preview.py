@@ -1,0 +1,120 @@
+"""Previews look as other viewers show the file: crop, orientation, size, EXIF, sRGB ICC."""
+from __future__ import annotations
+
+from io import BytesIO
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from edgeden import io
+from edgeden.demo import make_noisy_raw, skimage_photo
+from edgeden.io.preview import compare_pixels, orientation_of, preview_pixels
+
+pytestmark = pytest.mark.unit
+
+
+def _grey(a: np.ndarray) -> np.ndarray:
+    g = a.astype(np.float64).mean(2)
+    return (g - g.mean()) / (g.std() + 1e-9)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    assert a.shape[:2] == b.shape[:2], (a.shape, b.shape)
+    return float((_grey(a) * _grey(b)).mean())
+
+
+@pytest.fixture()
+def rotated_cropped_dng(tmp_path):
+    """A 128x192 DNG with Orientation 6 (rotate 90 CW) and DefaultCrop origin (8, 4), size 160x112."""
+    raw, _ = make_noisy_raw(skimage_photo("astronaut")[:128, :192], shot=1e-4, seed=0)
+    raw.exif = {"_dng_raw": [(50719, 4, 2, (8, 4)), (50720, 4, 2, (160, 112))], "Orientation": 6, "Make": "Cam"}
+    f = tmp_path / "rot.dng"
+    io.write_dng(f, raw.mosaic_u16, raw, noise_profile=raw.noise_profile, noise_reduction_applied=False)
+    return f
+
+
+def test_orientation_and_crop_match_rawpy(rotated_cropped_dng, tmp_path):
+    import rawpy
+
+    from edgeden.pipeline import raw_to_packed, render_packed
+
+    raw = io.read_raw(rotated_cropped_dng)
+    with rawpy.imread(str(rotated_cropped_dng)) as r:
+        ref = r.postprocess(use_camera_wb=True)  # oriented, full frame
+        s = r.sizes
+        assert raw.default_crop == (s.crop_top_margin, s.crop_left_margin, s.crop_height, s.crop_width) == (4, 8, 112, 160)
+    render = render_packed(*raw_to_packed(raw)[:1], raw, raw_to_packed(raw)[1])
+    full = preview_pixels(render, orientation=orientation_of(raw.exif), size=0)
+    assert full.shape == ref.shape == (192, 128, 3)
+    assert _corr(full, ref) > 0.95
+    assert _corr(np.ascontiguousarray(full[::-1, ::-1]), ref) < 0.5  # the check tells orientations apart
+    # crop then rotate 90 CW: raw rows 4..116, cols 8..168 -> oriented rows 8..168, cols 128-116..128-4
+    crop = preview_pixels(render, crop=raw.default_crop, orientation=6, size=0)
+    assert crop.shape == (160, 112, 3)
+    np.testing.assert_array_equal(crop, full[8:168, 12:124])
+    assert _corr(crop, ref[8:168, 12:124]) > 0.95
+    # the command writes exactly that, upright, with the source's EXIF and an sRGB profile
+    out = tmp_path / "p.jpg"
+    io.write_preview(out, render, exif=raw.exif, crop=raw.default_crop, size=0)
+    with Image.open(out) as im:
+        assert im.size == (112, 160) and im.getexif().get(274) == 1 and im.getexif().get(271) == raw.exif["Make"]
+        from PIL import ImageCms
+
+        icc = ImageCms.ImageCmsProfile(BytesIO(im.info["icc_profile"]))
+        assert "sRGB" in ImageCms.getProfileDescription(icc)
+        assert _corr(np.asarray(im), crop) > 0.99
+
+
+def test_preview_size_default_long_edge_and_full_size():
+    a = np.random.default_rng(0).random((3000, 1000, 3)).astype(np.float32)
+    assert preview_pixels(a).shape == (2048, 683, 3)
+    assert preview_pixels(a, size=0).shape == (3000, 1000, 3)
+    assert preview_pixels(a[:100, :50]).shape == (100, 50, 3)  # never upscaled
+    assert preview_pixels(a, size=600, orientation=8).shape == (200, 600, 3)
+
+
+def test_compare_side_and_split():
+    b = np.zeros((10, 20, 3), np.uint8)
+    a = np.full((10, 20, 3), 200, np.uint8)
+    side = compare_pixels(b, a, "side")
+    assert side.shape == (10, 48, 3) and side[:, :20].max() == 0 and side[:, 28:].min() == 200
+    split = compare_pixels(b, a, "split")
+    assert split.shape == (10, 20, 3) and split[:, :9].max() == 0 and split[:, 11:].min() == 200
+    assert (split[:, 9:11] == 255).all()
+    with pytest.raises(ValueError):
+        compare_pixels(b, a, "diagonal")
+
+
+def test_denoise_preview_compare_from_the_cli(rotated_cropped_dng, tmp_path, tiny_presets):
+    from typer.testing import CliRunner
+
+    from edgeden.cli import app
+
+    out = tmp_path / "out"
+    r = CliRunner().invoke(app, ["denoise", str(rotated_cropped_dng), "-m", "tiny-raw", "-o", str(out),
+                                 "--preview-compare", "side"])
+    assert r.exit_code == 0, r.output
+    with Image.open(out / "rot.dng.preview.jpg") as im:
+        assert im.size == (2 * 112 + 8, 160) and im.getexif().get(274) == 1
+    r = CliRunner().invoke(app, ["denoise", str(rotated_cropped_dng), "-m", "tiny-raw", "-o", str(out),
+                                 "--preview-compare", "diagonal"])
+    assert r.exit_code == 2 and "--preview-compare" in r.output
+
+
+def test_real_dng_preview_is_mirrored_as_rawpy_shows_it(shared_data, tmp_path):
+    import rawpy
+
+    from edgeden.info import render_file
+
+    f = shared_data / "raw" / "gopro_FUSION_GPFR7066_from_gpr.dng"  # Orientation 2 (mirrored)
+    out = tmp_path / "p.jpg"
+    render_file(f, out, size=512)
+    with rawpy.imread(str(f)) as r:
+        ref = r.postprocess(use_camera_wb=True, half_size=True)
+    with Image.open(out) as im:
+        ours = np.asarray(im)
+        assert max(im.size) == 512 and im.getexif().get(274) == 1 and im.getexif().get(271) == "GoPro"
+    ref_s = np.asarray(Image.fromarray(ref).resize((ours.shape[1], ours.shape[0]), Image.Resampling.BOX))
+    assert _corr(ours, ref_s) > 0.95
+    assert _corr(ours, np.ascontiguousarray(ref_s[:, ::-1])) < _corr(ours, ref_s) - 0.05
