@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from edgeden.core.colour import cam_to_srgb_from_xyz
+from edgeden.core.colour import cam_to_srgb_from_xyz, xyz_to_cam_from_cam_to_srgb
 from edgeden.core.types import (
     CFA_PATTERNS,
     CorruptInputError,
@@ -295,6 +295,12 @@ def read_raw(path: str | os.PathLike) -> RawImage:
     xyz_to_cam, _ = select_color_matrix(ifd0) if is_dng else (None, None)
     if xyz_to_cam is None and rgb_xyz.shape[0] >= 3 and np.any(rgb_xyz[:3] != 0):
         xyz_to_cam = rgb_xyz[:3, :3]
+    if xyz_to_cam is None:  # no matrix in the file: LibRaw may still render with one of its own
+        probed = _libraw_colour(p, black, white)
+        if probed is not None:
+            cam, gains = probed
+            xyz_to_cam = xyz_to_cam_from_cam_to_srgb(cam)
+            wb = gains
     xyz32 = None if xyz_to_cam is None else np.asarray(xyz_to_cam, np.float32)
     cam_to_srgb = cam_to_srgb_from_xyz(xyz_to_cam)
 
@@ -338,6 +344,53 @@ def read_raw(path: str | os.PathLike) -> RawImage:
         cam_to_srgb=cam_to_srgb, xyz_to_cam=xyz32, make=make, model=model, iso=iso,
         noise_profile=noise, exif=exif, path=str(p), format=fmt, default_crop=crop,
     )
+
+
+def _libraw_colour(p: Path, black: tuple[float, ...], white: float
+                   ) -> tuple[np.ndarray, np.ndarray] | None:
+    """LibRaw's own colour rendering of a raw whose file carries no colour matrix, measured.
+
+    LibRaw renders such files (e.g. old Kodak KDCs, whose matrices are all zero) with a matrix
+    and gains it does not expose. They are read off its output: flat raw frames (a grey level,
+    then each colour raised by a step) are rendered half-size (no demosaic), linear, with the
+    camera's white balance, giving ``M`` = gains and matrix together (linear sRGB per camera
+    RGB). Split as ``M = k * R @ diag(w)`` with rows of ``R`` summing to 1 (white stays white).
+
+    Returns:
+        (R (3, 3) float32 white-balanced camera RGB -> linear sRGB, w (3,) float32 gains with
+        G = 1), or None when LibRaw's output does not allow it (it failed, clipped, or is
+        singular). Four half-size renders: milliseconds for small raws, about a second at 24 MP.
+    """
+    import rawpy
+
+    lo = float(max(black)) + 0.25 * (white - float(max(black)))
+    step = 0.1 * (white - float(max(black)))
+    if not (step > 0 and lo + step < min(white, 65535)):
+        return None
+
+    def render(raise_colours: tuple[int, ...]) -> np.ndarray:
+        with rawpy.imread(str(p)) as r:
+            img, col = r.raw_image_visible, r.raw_colors_visible
+            desc = r.color_desc.decode("ascii", "replace") if isinstance(r.color_desc, bytes) else str(r.color_desc)
+            img[:] = int(round(lo))
+            if raise_colours:
+                idx = [i for i, c in enumerate(desc) if c in "RGB"[raise_colours[0]]]
+                img[np.isin(col, idx)] = int(round(lo + step))
+            out = r.postprocess(use_camera_wb=True, half_size=True, output_bps=16, gamma=(1, 1),
+                                no_auto_bright=True, user_flip=0, output_color=rawpy.ColorSpace.sRGB)
+        return out.reshape(-1, 3).astype(np.float64).mean(0) / 65535.0
+
+    try:
+        base = render(())
+        m = np.stack([(render((c,)) - base) / (step / (white - float(max(black)))) for c in range(3)], axis=1)
+        inv1 = np.linalg.solve(m, np.ones(3))
+    except (rawpy.LibRawError, np.linalg.LinAlgError, ValueError, OSError):
+        return None
+    if not (np.all(np.isfinite(m)) and np.all(inv1 > 0) and base.max() < 0.9):
+        return None
+    w = 1.0 / inv1
+    cam = m / w[None, :]
+    return cam.astype(np.float32), (w / w[1]).astype(np.float32)
 
 
 def _default_crop(raw_pass: dict, inset: tuple[int, int, int, int], shape: tuple[int, int]

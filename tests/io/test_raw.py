@@ -246,8 +246,9 @@ def test_real_gopro_fusion_size(data_file):
 def test_real_kodak_kdc(data_file):
     raw = read_raw(data_file("raw/RAW_KODAK_DC50.KDC"))
     assert raw.shape == (512, 768) and raw.cfa == "GRBG" and raw.format == "kdc"
-    assert raw.xyz_to_cam is None
-    np.testing.assert_array_equal(raw.cam_to_srgb, np.eye(3, dtype=np.float32))
+    # the file's matrices are all zero: LibRaw's own rendering is measured instead
+    # (tests/io/test_raw_colour.py); not the identity a missing matrix would give
+    assert raw.xyz_to_cam is not None and not np.allclose(raw.cam_to_srgb, np.eye(3), atol=0.1)
     assert raw.make == "Eastman Kodak Company" and raw.iso == 84.0
 
 
