@@ -22,7 +22,7 @@ LAYERS: list[list[str]] = [
     ["cli"],
     ["training", "demo", "runner"],
     ["batch"],
-    ["evaluate", "classify", "info"],
+    ["evaluate", "classify", "info", "calibrate"],
     ["peers"],
     ["pipeline"],
     ["presets"],
