@@ -42,6 +42,8 @@ class DenoiseOptions:
     classify: bool = False
     preview_size: int = 2048  # long edge of the preview in pixels; 0 = full size
     preview_compare: str | None = None  # None, "side" or "split": the input's render beside the output's
+    strength: float = 1.0  # 0..1: how much of the denoising to apply (1 = the model's full output)
+    strength_method: str = "vst"  # see apply_strength
 
 
 @dataclass
@@ -115,6 +117,69 @@ def denoise_array(x: torch.Tensor, model: torch.nn.Module, preset: Preset, param
         return spec.from_model(net(spec.to_model(t, shot, read, gain)), shot, read, gain)
 
     return run_tiled(fn, x, tile, overlap, out_channels=c, on_tile=on_tile)
+
+
+STRENGTH_METHODS = ("vst", "map", "linear")
+
+
+def strength_params(params: NoiseParams, strength: float) -> NoiseParams:
+    """The noise a network is told about for ``strength`` with the ``map`` method: variances
+    scaled by strength^2 (the noise std by ``strength``), so it removes less."""
+    k = float(strength) ** 2
+    return NoiseParams(tuple(v * k for v in params.shot), tuple(v * k for v in params.read),
+                       source=params.source, detail=params.detail)
+
+
+def apply_strength(noisy: torch.Tensor, den: torch.Tensor, params: NoiseParams, strength: float,
+                   method: str = "vst") -> torch.Tensor:
+    """Mix the denoised image with its input: ``strength`` 1 = ``den``, 0 = ``noisy``.
+
+    ``vst``: per plane, blend in the generalised Anscombe domain of the noise (variance = S*x + O;
+    Makitalo & Foi 2013), where the noise has unit variance at every level, so a strength
+    keeps the same fraction of the noise in shadows and highlights; planes with S = 0 (Gaussian
+    noise) blend linearly, which is the same thing. ``linear``: plain mix. (``map``, telling
+    the network less noise, happens before inference: :func:`strength_params`.)
+
+    noisy, den: (1, C, H, W) float32 in the model's domain ([0, 1] data); params: the input's
+    noise. Returns (1, C, H, W) float32.
+    """
+    s = float(strength)
+    if s >= 1.0:
+        return den
+    if s <= 0.0:
+        return noisy.clone()
+    if method in ("linear", "map"):
+        return den * s + noisy * (1 - s)
+    if method != "vst":
+        raise ValueError(f"unknown strength method {method!r} (choose from {', '.join(STRENGTH_METHODS)})")
+    c = den.shape[1]
+    shot, read = params.per_plane(c)
+    out = torch.empty_like(den)
+    for i in range(c):
+        S, O = float(shot[i]), float(read[i])
+        if S <= 1e-12:
+            out[:, i] = den[:, i] * s + noisy[:, i] * (1 - s)
+            continue
+        off = 0.375 + O / (S * S)
+
+        def f(y: torch.Tensor) -> torch.Tensor:
+            return 2.0 * torch.sqrt(torch.clamp(y / S + off, min=0.0))
+
+        d = f(den[:, i]) * s + f(noisy[:, i]) * (1 - s)
+        out[:, i] = ((d / 2) ** 2 - off) * S
+    return out
+
+
+def denoise_with_strength(x: torch.Tensor, model: torch.nn.Module, preset: Preset, params: NoiseParams,
+                           tile: int, overlap: int, on_tile: ProgressFn | None, opts: "DenoiseOptions") -> torch.Tensor:
+    """:func:`denoise_array` at ``opts.strength`` (0..1) by ``opts.strength_method`` (see
+    :func:`apply_strength`, :func:`strength_params`). Shapes and ranges as :func:`denoise_array`."""
+    s, method = float(opts.strength), opts.strength_method
+    if s >= 1.0:
+        return denoise_array(x, model, preset, params, tile, overlap, on_tile)
+    if method == "map":
+        return denoise_array(x, model, preset, strength_params(params, s), tile, overlap, on_tile)
+    return apply_strength(x, denoise_array(x, model, preset, params, tile, overlap, on_tile), params, s, method)
 
 
 def raw_to_packed(raw: RawImage) -> tuple[torch.Tensor, Any]:
@@ -306,7 +371,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         params = raw_noise(raw, packed, opts)
         t["noise"] = time.perf_counter() - t1
         t1 = time.perf_counter()
-        den = denoise_array(packed, model, preset, params, tile, overlap, on_tile)
+        den = denoise_with_strength(packed, model, preset, params, tile, overlap, on_tile, opts)
         t["inference"] = time.perf_counter() - t1
         t1 = time.perf_counter()
         mosaic = packed_to_mosaic(den, pad, raw)
@@ -315,7 +380,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
                                        orientation=orientation_of(raw.exif), size=opts.preview_size)
         render = render_packed(den, raw, pad)
         thumb = _thumbnail_u8(render, 256)
-        residual = _residual_noise(params)
+        residual = _residual_noise(params, strength=opts.strength)
         io.write_dng(outs.image, mosaic, raw, preview_rgb_u8=thumb, noise_profile=residual)
         mp = raw.mosaic_u16.size / 1e6
         fmt = raw.format  # the input's real format ("dng", "kdc", "nef", ...)
@@ -330,6 +395,8 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
             t["noise"] = 0.0
             den_srgb, params = denoise_srgb_with_raw_model(
                 x, model, preset, opts.noise.validate() if opts.noise is not None else None, tile, overlap, on_tile)
+            if opts.strength < 1.0:  # raw-domain noise does not describe the sRGB image: a plain mix
+                den_srgb = apply_strength(x, den_srgb, params, opts.strength, "linear")
             t["inference"] = time.perf_counter() - t1
         else:
             if opts.noise is not None:
@@ -339,7 +406,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
                 params = _with_reasons(_estimate(x[0], reasons), reasons)
             t["noise"] = time.perf_counter() - t1
             t1 = time.perf_counter()
-            den_srgb = denoise_array(x, model, preset, params, tile, overlap, on_tile)
+            den_srgb = denoise_with_strength(x, model, preset, params, tile, overlap, on_tile, opts)
             t["inference"] = time.perf_counter() - t1
         t1 = time.perf_counter()
         channels = img.channels
@@ -383,6 +450,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
                        **({"array_member": {"index": model.index, "shot_range": model.shot_bounds[model.index:model.index + 2]}}
                           if preset.array else {})},
             "noise": params.to_dict(),
+            "strength": {"value": float(opts.strength), "method": opts.strength_method},
             "tiling": {"tile": tile, "overlap": overlap},
             "precision": precision_name(),
             "timings_s": {k: round(v, 4) for k, v in t.items()},
@@ -408,8 +476,12 @@ def _thumbnail_u8(render_hwc: np.ndarray, max_side: int) -> np.ndarray:
     return (np.clip(out, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
-def _residual_noise(params: NoiseParams, factor: float = 0.1) -> NoiseParams:
-    """Noise profile to record in the output DNG: a conservative estimate of what is left
-    (the input variance scaled by ``factor``; raw converters use it to tune their own NR)."""
-    return NoiseParams(tuple(s * factor for s in params.shot), tuple(o * factor for o in params.read),
-                       source="residual", detail=f"input noise x {factor}")
+def _residual_noise(params: NoiseParams, factor: float = 0.1, strength: float = 1.0) -> NoiseParams:
+    """Noise profile to record in the output DNG: a conservative estimate of what is left (the
+    input variance scaled by ``factor`` at full strength; at strength s < 1 the kept fraction of
+    the noise std, 1 - s, adds to the residual's: variance x ((1 - s) + s sqrt(factor))^2; raw
+    converters use it to tune their own NR)."""
+    s = min(max(float(strength), 0.0), 1.0)
+    k = ((1 - s) + s * factor ** 0.5) ** 2
+    return NoiseParams(tuple(v * k for v in params.shot), tuple(v * k for v in params.read),
+                       source="residual", detail=f"input noise x {k:.4g} (strength {s:g})")

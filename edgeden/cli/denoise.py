@@ -32,6 +32,9 @@ def denoise(
                    "into it; a folder argument's contents go into it with their subfolders (as `cp -r "
                    "FOLDER/. OUT`).")] = Path("denoised"),
     preview: Annotated[bool, typer.Option("--preview/--no-preview", help="Write an ISP-rendered JPEG preview.")] = True,
+    strength: Annotated[float, typer.Option("--strength", min=0.0, max=1.0, help="How much noise to remove: 1 "
+                        "= the model's full output, 0 = the input; in between keeps that share of the grain "
+                        "(mixed where the noise is even at every brightness).")] = 1.0,
     preview_size: Annotated[int, typer.Option("--preview-size", min=0, help="Long edge of the preview in "
                             "pixels (0 = full size).")] = 2048,
     preview_compare: Annotated[Optional[str], typer.Option("--preview-compare", help="Make the preview a "
@@ -81,10 +84,11 @@ def denoise(
     apply_precision(precision)  # before any record: the precision is one of its settings
     opts = DenoiseOptions(tile=tile, overlap=overlap, noise=noise_p, preview=preview, sidecar=sidecar, tiff=tiff,
                           noise_profiles=load_profiles(noise_profiles), preview_size=preview_size,
-                          preview_compare=preview_compare)
+                          preview_compare=preview_compare, strength=strength)
     run = DenoiseRun(opts, model=model, overwrite=overwrite, classify=classify,
                      settings={"tile": tile, "overlap": overlap, "noise": noise, "precision": precision_name(),
                                "preview": preview, "tiff": tiff, "classify": classify,
+                               **({"strength": strength} if strength < 1 else {}),
                                **({"preview_size": preview_size, "preview_compare": preview_compare} if preview else {})})
     fixed_overlap = overlap if overlap is not None else (run.fixed.overlap if run.fixed else 32)
     if tile is not None and tile > 0 and tile <= 2 * fixed_overlap:
