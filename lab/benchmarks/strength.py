@@ -160,7 +160,7 @@ def main() -> None:
     ap.add_argument("--preset", default="tsdn")
     ap.add_argument("--compare", default="fanet-nsma,scaoed-lite")
     ap.add_argument("--out", type=Path, default=Path("lab/results/strength.json"))
-    ap.add_argument("--crops", type=Path, default=Path("lab/results/strength"))
+    ap.add_argument("--crops", type=Path, default=Path("/tmp/edgeden-strength-crops"))
     ap.add_argument("--raw-dir", type=Path, default=Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "raw")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)

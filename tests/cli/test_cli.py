@@ -44,11 +44,11 @@ def _tree(folder: Path) -> dict[str, bytes]:
 def test_help_and_version():
     r = run("--help")
     assert r.exit_code == 0
-    for cmd in ("denoise", "models", "info", "preview", "train", "eval"):
+    for cmd in ("denoise", "models", "info", "preview", "calibrate", "train", "eval"):
         assert cmd in r.output
     r = run("denoise", "--help")
     for opt in ("--model", "--out", "--preview", "--sidecar", "--tile", "--overlap", "--threads", "--overwrite",
-                "--dry-run", "--noise"):
+                "--dry-run", "--noise", "--strength", "--preview-size", "--preview-compare"):
         assert opt in r.output
     assert run("--version").output.startswith("edgeden ")
 
