@@ -368,6 +368,8 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         t["read"] = time.perf_counter() - t0
         t1 = time.perf_counter()
         packed, pad = raw_to_packed(raw)
+        t["pack"] = time.perf_counter() - t1
+        t1 = time.perf_counter()
         params = raw_noise(raw, packed, opts)
         t["noise"] = time.perf_counter() - t1
         t1 = time.perf_counter()
@@ -375,13 +377,17 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         t["inference"] = time.perf_counter() - t1
         t1 = time.perf_counter()
         mosaic = packed_to_mosaic(den, pad, raw)
+        t["unpack"] = time.perf_counter() - t1
         if outs.preview and opts.preview_compare:
             before = io.preview_pixels(render_packed(packed, raw, pad), crop=raw.default_crop,
                                        orientation=orientation_of(raw.exif), size=opts.preview_size)
         render = render_packed(den, raw, pad)
         thumb = _thumbnail_u8(render, 256)
+        t["render"] = time.perf_counter() - t1 - t["unpack"]
+        t2 = time.perf_counter()
         residual = _residual_noise(params, strength=opts.strength)
         io.write_dng(outs.image, mosaic, raw, preview_rgb_u8=thumb, noise_profile=residual)
+        t["dng_encode"] = time.perf_counter() - t2
         mp = raw.mosaic_u16.size / 1e6
         fmt = raw.format  # the input's real format ("dng", "kdc", "nef", ...)
         size = list(raw.shape)
@@ -425,20 +431,27 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
             den_srgb.clamp_(0, 1)
         render = tensor_to_rgb(den_srgb, 3, clipped=True)
         out_hwc = render if channels == 3 else tensor_to_rgb(den_srgb, channels, clipped=True)
+        t2 = time.perf_counter()
         io.write_rgb(outs.image, out_hwc, img)
+        t["image_encode"] = time.perf_counter() - t2
     if classifier is not None:
         classification = classifier(render)
     if outs.preview:
+        t2 = time.perf_counter()
         src_exif, crop = (raw.exif, raw.default_crop) if kind == "raw" else (img.exif, None)
         io.write_preview(outs.preview, render, exif=src_exif, crop=crop, size=opts.preview_size,
                          before=before, compare=opts.preview_compare)
+        t["preview"] = time.perf_counter() - t2
     if outs.tiff:
+        t2 = time.perf_counter()
         io.write_tiff16(outs.tiff, render)
+        t["tiff"] = time.perf_counter() - t2
     t["write"] = time.perf_counter() - t1
     t["total"] = time.perf_counter() - t0
     if outs.sidecar:
         from edgeden.io.sidecar import write_sidecar
 
+        t2 = time.perf_counter()
         write_sidecar(outs.sidecar, {
             "edgeden_version": __version__,
             "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -458,6 +471,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
             "classification": classification,
             "record": record,
         })
+        t = {**t, "sidecar": time.perf_counter() - t2}  # after the sidecar: FileResult only
     return FileResult(path, outs, mp, params, t, classification)
 
 

@@ -36,9 +36,9 @@ def _root(
     common.STATE["debug"] = debug
 
 
-from edgeden.cli import calibrate, denoise, info, models, preview  # noqa: E402  (registers commands)
+from edgeden.cli import bench, calibrate, denoise, info, models, preview  # noqa: E402  (registers commands)
 
-for _mod in (denoise, models, info, preview, calibrate):
+for _mod in (denoise, models, info, preview, calibrate, bench):
     _mod.register(app)
 
 from edgeden.cli import eval as _eval  # noqa: E402

@@ -1,0 +1,197 @@
+"""``edgeden bench``: where the time of a denoise goes, on this machine, end to end.
+
+Each case runs in a fresh Python process, as a user's command would: start-up (interpreter,
+imports, preset and network) is measured from the launch to the first file, then every file of
+the case is denoised with the product's own pipeline (all outputs: DNG or image, preview,
+sidecar) and its per-stage times are read from the pipeline (``FileResult.timings``). Peak RSS
+is the child's ``ru_maxrss``. The machine's dense 3x3 conv peak (fp32 and, where it is native,
+bf16) is measured in the same run with the same threads, and the network's achieved GFLOP/s
+(2 x the preset's MACs per megapixel x megapixels / inference seconds) is given beside it.
+
+Cases: given files; synthetic raws of 24 and 50 MP (a noisy photo tiled to size, written as a
+Bayer DNG by our writer); a folder of N copies of the 24 MP raw (per-image cost in a batch,
+start-up paid once).
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+__all__ = ["SIZES", "make_synthetic_raw", "run_case", "bench", "format_report"]
+
+#: Synthetic raw sizes (megapixels -> (height, width)), 3:2 like most cameras.
+SIZES = {12: (2832, 4240), 24: (4000, 6000), 50: (5792, 8688)}
+
+_CHILD = r"""
+import json, resource, sys, time
+t_start = float(sys.argv[1]); files = json.loads(sys.argv[2]); out = sys.argv[3]
+model = sys.argv[4] or None; threads = int(sys.argv[5])
+import torch
+torch.set_num_threads(threads)
+from pathlib import Path
+from edgeden.pipeline import DenoiseOptions, denoise_file
+from edgeden.presets import build_model, default_preset, get_preset
+from edgeden import io
+t_import = time.time()
+kind = io.detect_kind(Path(files[0]))
+preset = get_preset(model or default_preset(kind))
+net = build_model(preset)
+t_ready = time.time()
+rows = []
+for i, f in enumerate(files):
+    o = Path(out) / f"{i:03d}_{Path(f).name if kind != 'raw' else Path(f).stem + '.dng'}"
+    t0 = time.time()
+    r = denoise_file(f, o, net, preset, DenoiseOptions())
+    rows.append({"file": f, "megapixels": r.megapixels, "wall_s": time.time() - t0,
+                 "stages_s": {k: round(v, 4) for k, v in r.timings.items()}})
+print(json.dumps({"import_s": t_import - t_start, "startup_s": t_ready - t_start, "preset": preset.name,
+                  "macs_per_mp": (preset.provenance or {}).get("macs_per_mp"), "files": rows,
+                  "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "precision": __import__("edgeden.core.precision", fromlist=["x"]).precision_name()}))
+"""
+
+
+def make_synthetic_raw(path: Path, megapixels: int, seed: int = 0) -> Path:
+    """Write a ``megapixels`` MP Bayer DNG (see :data:`SIZES`): a noisy photo (S = 4e-3) tiled."""
+    import numpy as np
+
+    from edgeden import io
+    from edgeden.demo import make_noisy_raw, skimage_photo
+
+    hw = SIZES[megapixels]
+    small, _ = make_noisy_raw(skimage_photo("astronaut"), shot=4e-3, seed=seed)
+    reps = (hw[0] // small.shape[0] + 1, hw[1] // small.shape[1] + 1)
+    small.mosaic_u16 = np.ascontiguousarray(np.tile(small.mosaic_u16, reps)[: hw[0], : hw[1]])
+    io.write_dng(path, small.mosaic_u16, small, noise_profile=small.noise_profile)
+    return path
+
+
+def run_case(name: str, files: list[Path], model: str | None, threads: int, work: Path) -> dict[str, Any]:
+    """Denoise ``files`` in one fresh process; returns the case's measurements (see module doc)."""
+    out = work / f"out-{name}"
+    out.mkdir(parents=True, exist_ok=True)
+    t = time.time()
+    p = subprocess.run([sys.executable, "-c", _CHILD, repr(t), json.dumps([str(f) for f in files]), str(out),
+                        model or "", str(threads)], capture_output=True, text=True)
+    wall = time.time() - t
+    if p.returncode != 0:
+        raise RuntimeError(f"bench case {name} failed: {p.stderr.strip().splitlines()[-1] if p.stderr else p.returncode}")
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    shutil.rmtree(out, ignore_errors=True)
+    mp = sum(f["megapixels"] for f in r["files"])
+    per_file = [f["wall_s"] for f in r["files"]]
+    stages: dict[str, float] = {}
+    for f in r["files"]:
+        for k, v in f["stages_s"].items():
+            stages[k] = stages.get(k, 0.0) + v / len(r["files"])
+    inf = stages.get("inference", 0.0)
+    mean_mp = mp / len(r["files"])
+    macs = r.get("macs_per_mp")
+    return {
+        "case": name, "preset": r["preset"], "images": len(r["files"]), "megapixels_each": round(mean_mp, 2),
+        "wall_s": round(wall, 2), "startup_s": round(r["startup_s"], 2), "import_s": round(r["import_s"], 2),
+        "per_image_s": round(sum(per_file) / len(per_file), 2),
+        "stages_s": {k: round(v, 3) for k, v in stages.items()},
+        "not_inference_share": round(1 - inf / max(stages.get("total", inf), 1e-9), 3),
+        "mp_per_s": round(mean_mp / max(sum(per_file) / len(per_file), 1e-9), 3),
+        "network_gflops": round(2 * macs * mean_mp / max(inf, 1e-9) / 1e9, 1) if macs else None,
+        "peak_rss_mb": round(r["peak_rss_mb"], 1), "precision": r["precision"],
+    }
+
+
+def bench(files: list[Path] | None = None, synthetic: tuple[int, ...] = (24, 50), folder: int = 3,
+          model: str | None = None, threads: int | None = None, work_dir: Path | None = None,
+          progress=None) -> dict[str, Any]:
+    """Run the benchmark cases and measure the conv peak. Returns a JSON-friendly report.
+
+    files: the user's files (one case each); synthetic: raw sizes in MP (keys of :data:`SIZES`);
+    folder: N copies of the 24 MP raw in one process (0: none); model: preset (None: the
+    default for the input kind); threads: torch threads (None: all cores).
+    """
+    import torch
+
+    from edgeden.core.precision import native_bf16
+    from edgeden.evaluate import conv_peak_gflops
+
+    threads = threads or os.cpu_count() or 1
+    torch.set_num_threads(threads)
+    say = progress or (lambda s: None)
+    own = work_dir is None
+    work = Path(tempfile.mkdtemp(prefix="edgeden-bench-")) if own else Path(work_dir)
+    cases = []
+    try:
+        say("measuring the dense-conv peak")
+        peak = {"fp32": conv_peak_gflops()}
+        if native_bf16():
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                peak["bf16"] = conv_peak_gflops()
+        made: dict[int, Path] = {}
+        for mp in sorted(set(synthetic) | ({24} if folder else set())):
+            say(f"writing a synthetic {mp} MP raw")
+            made[mp] = make_synthetic_raw(work / f"synthetic_{mp}mp.dng", mp)
+        for f in files or []:
+            say(f"case {f}")
+            cases.append(run_case(Path(f).name, [Path(f)], model, threads, work))
+        for mp in synthetic:
+            say(f"case synthetic {mp} MP raw")
+            cases.append(run_case(f"raw {mp} MP", [made[mp]], model, threads, work))
+        if folder:
+            copies = []
+            for i in range(folder):
+                c = work / "folder" / f"shot{i:02d}.dng"
+                c.parent.mkdir(exist_ok=True)
+                shutil.copy(made[24], c)
+                copies.append(c)
+            say(f"case folder of {folder} x 24 MP raws")
+            cases.append(run_case(f"folder {folder} x 24 MP", copies, model, threads, work))
+    finally:
+        if own:
+            shutil.rmtree(work, ignore_errors=True)
+    import platform
+
+    return {"machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "threads": threads,
+                        "torch": torch.__version__, "python": platform.python_version(),
+                        "native_bf16": native_bf16()},
+            "conv_peak_gflops": peak, "cases": cases,
+            "date": time.strftime("%Y-%m-%d")}
+
+
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown"
+
+
+def format_report(rep: dict[str, Any]) -> str:
+    """Plain-text tables of a :func:`bench` report (one row per case, then stages)."""
+    m = rep["machine"]
+    peak = ", ".join(f"{k} {v:.0f}" for k, v in rep["conv_peak_gflops"].items())
+    lines = [f"{m['cpu']}, {m['threads']} thread(s), torch {m['torch']}; dense 3x3 conv peak: {peak} GFLOP/s", ""]
+    lines.append(f"{'case':<22} {'preset':<11} {'MP':>5} {'start':>6} {'s/img':>6} {'MP/s':>6} "
+                 f"{'net GF/s':>8} {'not-inf':>7} {'RSS MB':>7}")
+    for c in rep["cases"]:
+        lines.append(f"{c['case'][:22]:<22} {c['preset'][:11]:<11} {c['megapixels_each']:>5.1f} {c['startup_s']:>6.2f} "
+                     f"{c['per_image_s']:>6.2f} {c['mp_per_s']:>6.2f} {c['network_gflops'] or 0:>8.1f} "
+                     f"{100 * c['not_inference_share']:>6.0f}% {c['peak_rss_mb']:>7.0f}")
+    lines.append("")
+    lines.append("seconds per image by stage:")
+    keys = ["read", "pack", "noise", "inference", "unpack", "render", "dng_encode", "image_encode", "preview",
+            "sidecar", "total"]
+    lines.append(f"{'case':<22} " + " ".join(f"{k[:9]:>9}" for k in keys))
+    for c in rep["cases"]:
+        lines.append(f"{c['case'][:22]:<22} " + " ".join(
+            f"{c['stages_s'][k]:>9.2f}" if k in c["stages_s"] else f"{'-':>9}" for k in keys))
+    return "\n".join(lines)

@@ -1,0 +1,43 @@
+"""``edgeden bench``: where the time of a denoise goes on this machine."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, List, Optional
+
+import typer
+
+from edgeden.cli.common import EXIT_USAGE, fail
+
+
+def bench(
+    files: Annotated[Optional[List[Path]], typer.Argument(help="Your own files to time (one case each).",
+                                                          show_default=False)] = None,
+    synthetic: Annotated[str, typer.Option("--synthetic", help="Synthetic raw sizes in MP, comma-separated "
+                                           "(12, 24, 50); '' for none.")] = "24,50",
+    folder: Annotated[int, typer.Option("--folder", min=0, help="Also time a batch of N copies of the 24 MP "
+                                        "raw in one process (0: no).")] = 3,
+    model: Annotated[Optional[str], typer.Option("--model", "-m", help="Preset (default: per input kind).")] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads (default: all cores).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
+) -> None:
+    """Time denoising end to end in fresh processes (start-up, read, pack, noise, inference, unpack, render, DNG encode, preview, sidecar), with MP/s, the network's GFLOP/s beside this machine's dense-conv peak measured in the same run, and peak RSS."""  # noqa: E501
+    from edgeden.bench import SIZES, bench as run, format_report
+
+    try:
+        sizes = tuple(int(v) for v in synthetic.split(",") if v.strip())
+    except ValueError:
+        fail(f"--synthetic must be sizes in MP like 24,50, got {synthetic!r}", EXIT_USAGE)
+    bad = [s for s in sizes if s not in SIZES]
+    if bad:
+        fail(f"--synthetic: no synthetic size {bad[0]} MP (choose from {', '.join(map(str, SIZES))})", EXIT_USAGE)
+    missing = [f for f in files or [] if not f.is_file()]
+    if missing:
+        fail(f"no such file: {', '.join(map(str, missing))}", EXIT_USAGE)
+    rep = run(files or [], sizes, folder, model, threads,
+              progress=None if as_json else (lambda s: typer.echo(f"... {s}", err=True)))
+    typer.echo(json.dumps(rep, indent=2) if as_json else format_report(rep))
+
+
+def register(app: typer.Typer) -> None:
+    app.command("bench")(bench)
