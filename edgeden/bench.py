@@ -117,7 +117,7 @@ def bench(files: list[Path] | None = None, synthetic: tuple[int, ...] = (24, 50)
     """
     import torch
 
-    from edgeden.core.precision import native_bf16
+    from edgeden.core.precision import cpu_name, native_bf16
     from edgeden.evaluate import conv_peak_gflops
 
     threads = threads or os.cpu_count() or 1
@@ -156,23 +156,11 @@ def bench(files: list[Path] | None = None, synthetic: tuple[int, ...] = (24, 50)
             shutil.rmtree(work, ignore_errors=True)
     import platform
 
-    return {"machine": {"cpu": _cpu_name(), "cores": os.cpu_count(), "threads": threads,
+    return {"machine": {"cpu": cpu_name(), "cores": os.cpu_count(), "threads": threads,
                         "torch": torch.__version__, "python": platform.python_version(),
                         "native_bf16": native_bf16()},
             "conv_peak_gflops": peak, "cases": cases,
             "date": time.strftime("%Y-%m-%d")}
-
-
-def _cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    import platform
-
-    return platform.processor() or "unknown"
 
 
 def format_report(rep: dict[str, Any]) -> str:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-__all__ = ["PRECISIONS", "native_bf16", "set_precision", "use_bf16", "precision_name"]
+__all__ = ["PRECISIONS", "cpu_name", "native_bf16", "set_precision", "use_bf16", "precision_name"]
 
 PRECISIONS = ("auto", "fp32", "bf16")
 _choice: str | None = None
@@ -31,6 +31,19 @@ def native_bf16() -> bool:
     except OSError:
         pass
     return "AMX" in torch.backends.cpu.get_cpu_capability().upper()
+
+
+def cpu_name() -> str:
+    """The CPU's model name (/proc/cpuinfo, else the platform's), for benchmark reports."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    import platform
+
+    return platform.processor() or "unknown CPU"
 
 
 def set_precision(choice: str | None) -> None:

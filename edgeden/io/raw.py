@@ -27,8 +27,9 @@ non-image files raise :class:`CorruptInputError`.
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -151,8 +152,31 @@ def probe_raw(path: str | os.PathLike) -> None:
     truncated DNG structure, linear DNG, sRAW, X-Trans and other non-Bayer layouts, too many
     pixels); a file whose pixel data is damaged past its header still passes. Milliseconds per file.
     """
+    p, meta = _checked_container(path)
+    with _libraw(p, meta) as raw:
+        _check_layout(raw)
+
+
+@contextmanager
+def _libraw(p: Path, meta: dict) -> Iterator[Any]:
+    """``rawpy.imread(p)``, its errors (also those raised while the file is open) turned into
+    one-line EdgedenErrors."""
     import rawpy
 
+    try:
+        with rawpy.imread(str(p)) as raw:
+            yield raw
+    except EdgedenError:
+        raise
+    except rawpy.LibRawError as exc:
+        raise _libraw_error(exc, p, tiff_ok=bool(meta)) from None
+    except (OSError, ValueError) as exc:
+        raise CorruptInputError(f"cannot read raw file ({exc})") from None
+
+
+def _checked_container(path: str | os.PathLike) -> tuple[Path, dict]:
+    """The file's path and TIFF tags (``{}`` for non-TIFF raws), after the checks that need no
+    decoder: a regular non-empty file, raw-like content, a sound DNG structure."""
     p = check_file(path)
     kind = sniff(head(p, 32))
     if not_a_raw(kind):
@@ -161,21 +185,20 @@ def probe_raw(path: str | os.PathLike) -> None:
     if kind == "tiff" and not meta and p.suffix.lower() in (".dng", ".gpr"):
         raise CorruptInputError("damaged or truncated DNG: its TIFF structure cannot be read")
     check_dng(meta, p.stat().st_size)
-    try:
-        with rawpy.imread(str(p)) as raw:
-            s = raw.sizes
-            check_pixels(int(s.raw_height), int(s.raw_width), "raw image")
-            if raw.raw_type != rawpy.RawType.Flat:
-                raise UnsupportedInputError(
-                    "not a Bayer mosaic: the raw holds several colours per pixel "
-                    "(linear DNG, sRAW/mRAW or an already demosaiced file)")
-            cfa_from_pattern(raw.raw_pattern, raw.color_desc)
-    except EdgedenError:
-        raise
-    except rawpy.LibRawError as exc:
-        raise _libraw_error(exc, p, tiff_ok=bool(meta)) from None
-    except (OSError, ValueError) as exc:
-        raise CorruptInputError(f"cannot read raw file ({exc})") from None
+    return p, meta
+
+
+def _check_layout(raw: Any) -> None:
+    """Refuse, from LibRaw's header, what is not a Bayer mosaic of a sane size."""
+    import rawpy
+
+    s = raw.sizes
+    check_pixels(int(s.raw_height), int(s.raw_width), "raw image")
+    if raw.raw_type != rawpy.RawType.Flat:
+        raise UnsupportedInputError(
+            "not a Bayer mosaic: the raw holds several colours per pixel "
+            "(linear DNG, sRAW/mRAW or an already demosaiced file)")
+    cfa_from_pattern(raw.raw_pattern, raw.color_desc)  # refuses X-Trans, CMYG, Foveon, ...
 
 
 def read_raw(path: str | os.PathLike) -> RawImage:
@@ -200,56 +223,32 @@ def read_raw(path: str | os.PathLike) -> RawImage:
         >>> raw.mosaic_u16.shape, raw.cfa, raw.black_level, raw.white_level  # doctest: +SKIP
         ((3000, 4000), 'RGGB', (0.0, 0.0, 0.0, 0.0), 16383.0)
     """
-    import rawpy
-
-    p = check_file(path)
-    size = p.stat().st_size
-    first = head(p, 32)
-    kind = sniff(first)
-    if not_a_raw(kind):
-        raise CorruptInputError(not_a_raw(kind))
-    meta = read_tiff_meta(p) if kind == "tiff" else {}
-    if kind == "tiff" and not meta and p.suffix.lower() in (".dng", ".gpr"):
-        raise CorruptInputError("damaged or truncated DNG: its TIFF structure cannot be read")
-    check_dng(meta, size)
-
-    try:
-        with rawpy.imread(str(p)) as raw:
-            s = raw.sizes
-            check_pixels(int(s.raw_height), int(s.raw_width), "raw image")
-            if raw.raw_type != rawpy.RawType.Flat:
-                raise UnsupportedInputError(
-                    "not a Bayer mosaic: the raw holds several colours per pixel "
-                    "(linear DNG, sRAW/mRAW or an already demosaiced file)")
-            desc = raw.color_desc
-            cfa_from_pattern(raw.raw_pattern, desc)  # refuses X-Trans, CMYG, Foveon, ...
-            visible = raw.raw_image_visible          # decodes (may raise LibRawIOError)
-            if visible.ndim != 2:
-                raise UnsupportedInputError("not a Bayer mosaic (several samples per pixel)")
-            check_pixels(int(visible.shape[0]), int(visible.shape[1]), "raw image")
-            mosaic = np.array(visible, dtype=np.uint16, copy=True)
-            colors = np.array(raw.raw_colors_visible[:2, :2], dtype=np.int64, copy=True)
-            cfa = cfa_from_pattern(colors, desc)
-            blpc = [float(x) for x in raw.black_level_per_channel]
-            white_libraw = float(raw.white_level)
-            cam_wb = [float(x) for x in raw.camera_whitebalance]
-            day_wb = [float(x) for x in raw.daylight_whitebalance]
-            rgb_xyz = np.array(raw.rgb_xyz_matrix, dtype=np.float64, copy=True)
-            flip = int(s.flip)
-            margins = (int(s.top_margin), int(s.left_margin))
-            inset = tuple(int(getattr(s, k, 0) or 0) for k in
-                          ("crop_top_margin", "crop_left_margin", "crop_height", "crop_width"))
-            other = raw.other
-            other_d = {"iso": float(other.iso_speed), "shutter": float(other.shutter_speed),
-                       "aperture": float(other.aperture), "focal": float(other.focal_length),
-                       "timestamp": other.timestamp}
-            lens_model = raw.lens.model if hasattr(raw, "lens") else ""
-    except EdgedenError:
-        raise
-    except rawpy.LibRawError as exc:
-        raise _libraw_error(exc, p, tiff_ok=bool(meta)) from None
-    except (OSError, ValueError) as exc:
-        raise CorruptInputError(f"cannot read raw file ({exc})") from None
+    p, meta = _checked_container(path)
+    with _libraw(p, meta) as raw:
+        _check_layout(raw)
+        s = raw.sizes
+        desc = raw.color_desc
+        visible = raw.raw_image_visible          # decodes (may raise LibRawIOError)
+        if visible.ndim != 2:
+            raise UnsupportedInputError("not a Bayer mosaic (several samples per pixel)")
+        check_pixels(int(visible.shape[0]), int(visible.shape[1]), "raw image")
+        mosaic = np.array(visible, dtype=np.uint16, copy=True)
+        colors = np.array(raw.raw_colors_visible[:2, :2], dtype=np.int64, copy=True)
+        cfa = cfa_from_pattern(colors, desc)
+        blpc = [float(x) for x in raw.black_level_per_channel]
+        white_libraw = float(raw.white_level)
+        cam_wb = [float(x) for x in raw.camera_whitebalance]
+        day_wb = [float(x) for x in raw.daylight_whitebalance]
+        rgb_xyz = np.array(raw.rgb_xyz_matrix, dtype=np.float64, copy=True)
+        flip = int(s.flip)
+        margins = (int(s.top_margin), int(s.left_margin))
+        inset = tuple(int(getattr(s, k, 0) or 0) for k in
+                      ("crop_top_margin", "crop_left_margin", "crop_height", "crop_width"))
+        other = raw.other
+        other_d = {"iso": float(other.iso_speed), "shutter": float(other.shutter_speed),
+                   "aperture": float(other.aperture), "focal": float(other.focal_length),
+                   "timestamp": other.timestamp}
+        lens_model = raw.lens.model if hasattr(raw, "lens") else ""
 
     desc_s = desc.decode("ascii", "replace") if isinstance(desc, bytes) else str(desc)
     black = tuple(blpc[int(c)] if int(c) < len(blpc) else blpc[0] for c in colors.ravel())

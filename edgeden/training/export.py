@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import platform
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -24,6 +23,7 @@ import torch
 import yaml
 
 from edgeden.core.modelspec import ModelSpec
+from edgeden.core.precision import cpu_name
 from edgeden.presets import PRESET_DIR, Preset, reload_presets
 
 
@@ -291,7 +291,7 @@ def model_card(doc: dict, rec: dict, summ: dict, evals: list[dict], joint: dict 
                 f"{rec['data'].get('patch', 128)}^2 {'packed raw' if doc['domain'] == 'raw' else 'px'}")
              + f", Adam `{json.dumps(rec['optim'])}`{' (member 0; see the recipes)' if summ.get('members') else ''} |",
              f"| compute | {summ['cpu_hours']} CPU hours ({summ['wall_hours']} h wall"
-             f"{', summed over the members' if summ.get('members') else ''}) on {_cpu()}, "
+             f"{', summed over the members' if summ.get('members') else ''}) on {cpu_name()}, "
              f"threads {summ['threads']}, bf16 {'on' if summ['bf16'] else 'off (no native bf16 on this CPU)'} |",
              (f"| validation PSNR (held-out) | each member at its own levels: {summ['best_val']} (see Members) |"
               if summ.get("members") else
@@ -381,11 +381,3 @@ def append_comparison(card: Path, ev: dict, title: str) -> None:
     card.write_text(text + "\n\n## " + title + "\n\n" + "\n".join(eval_table(ev)) + "\n")
 
 
-def _cpu() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
