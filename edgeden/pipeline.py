@@ -198,6 +198,19 @@ def packed_to_mosaic(packed: torch.Tensor, pad: Any, raw: RawImage) -> np.ndarra
     return bayer.denormalise_mosaic(m, raw.black_level, raw.white_level)
 
 
+def render_packed_binned(packed: torch.Tensor, raw: RawImage, pad: Any, factor: int) -> np.ndarray:
+    """:func:`render_packed` of the packed image binned ``factor`` x ``factor`` (same-colour sites
+    averaged, so the mosaic stays a mosaic): (H // factor, W // factor, 3) uint16, the photo
+    scaled by 1 / factor (``factor`` 1: the full render)."""
+    if factor <= 1:
+        return render_packed(packed, raw, pad)
+    binned = torch.nn.functional.avg_pool2d(packed, factor, ceil_mode=True)
+    out = render_packed(binned, raw, None)
+    h, w = raw.shape
+    top, left = (pad[0] // factor, pad[2] // factor) if pad is not None else (0, 0)
+    return out[top: top + h // factor, left: left + w // factor]
+
+
 def render_packed(packed: torch.Tensor, raw: RawImage, pad: Any = None, strip: int = 64) -> np.ndarray:
     """Minimal-ISP render of packed RGGB (1, 4, h, w) -> (H, W, 3) uint16 sRGB (0..65535).
 
@@ -378,10 +391,16 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         t1 = time.perf_counter()
         mosaic = packed_to_mosaic(den, pad, raw)
         t["unpack"] = time.perf_counter() - t1
+        # The render feeds the preview (2048 px by default) and the DNG's thumbnail; only a TIFF,
+        # a classifier or a full-size preview need it at full size. Otherwise the packed image is
+        # binned first: a 24 MP render costs ~5 s at full size, a fraction of that binned.
+        full = bool(outs.tiff) or classifier is not None or opts.preview_size <= 0
+        f = 1 if full else max(1, min(max(raw.shape) // max(opts.preview_size, 256), 8))
+        crop = None if raw.default_crop is None else tuple(v // f for v in raw.default_crop)
         if outs.preview and opts.preview_compare:
-            before = io.preview_pixels(render_packed(packed, raw, pad), crop=raw.default_crop,
+            before = io.preview_pixels(render_packed_binned(packed, raw, pad, f), crop=crop,
                                        orientation=orientation_of(raw.exif), size=opts.preview_size)
-        render = render_packed(den, raw, pad)
+        render = render_packed_binned(den, raw, pad, f)
         thumb = _thumbnail_u8(render, 256)
         t["render"] = time.perf_counter() - t1 - t["unpack"]
         t2 = time.perf_counter()
@@ -438,7 +457,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         classification = classifier(render)
     if outs.preview:
         t2 = time.perf_counter()
-        src_exif, crop = (raw.exif, raw.default_crop) if kind == "raw" else (img.exif, None)
+        src_exif, crop = (raw.exif, crop) if kind == "raw" else (img.exif, None)
         io.write_preview(outs.preview, render, exif=src_exif, crop=crop, size=opts.preview_size,
                          before=before, compare=opts.preview_compare)
         t["preview"] = time.perf_counter() - t2

@@ -118,3 +118,23 @@ def test_real_dng_preview_is_mirrored_as_rawpy_shows_it(shared_data, tmp_path):
     ref_s = np.asarray(Image.fromarray(ref).resize((ours.shape[1], ours.shape[0]), Image.Resampling.BOX))
     assert _corr(ours, ref_s) > 0.95
     assert _corr(ours, np.ascontiguousarray(ref_s[:, ::-1])) < _corr(ours, ref_s) - 0.05
+
+
+def test_binned_render_gives_the_same_preview(tmp_path, tiny_presets):
+    """Without a TIFF, classifier or full-size preview the raw is rendered binned (cheaper); the
+    preview must look the same as one from the full render."""
+    from edgeden.pipeline import DenoiseOptions, denoise_file, raw_to_packed, render_packed
+    from edgeden.presets import build_model, get_preset
+
+    raw, _ = make_noisy_raw(skimage_photo("astronaut")[:480, :720], shot=1e-4, seed=0)
+    raw.exif = {"Orientation": 6}
+    src = tmp_path / "big.dng"
+    io.write_dng(src, raw.mosaic_u16, raw, noise_profile=raw.noise_profile, noise_reduction_applied=False)
+    preset = get_preset("tiny-raw")
+    res = denoise_file(src, tmp_path / "o" / "big.dng", build_model(preset), preset, DenoiseOptions(preview_size=256))
+    with Image.open(res.outputs.preview) as im:
+        binned = np.asarray(im.convert("RGB"))
+    out = io.read_raw(tmp_path / "o" / "big.dng")
+    full = preview_pixels(render_packed(*raw_to_packed(out)[:1], out, raw_to_packed(out)[1]), orientation=6, size=256)
+    assert binned.shape == full.shape == (256, 240, 3)  # 480x512, turned, long edge 256
+    assert _corr(binned, full) > 0.98
