@@ -9,8 +9,11 @@ import typer
 
 
 def export_cmd(
-    run: Annotated[Path, typer.Argument(help="Training run folder (runs/NAME).", file_okay=False)],
-    name: Annotated[str, typer.Option("--name", help="Preset name to write.")],
+    run: Annotated[Path, typer.Argument(help="Training run folder (runs/NAME); with --onnx, an installed preset's "
+                                             "name.")],
+    name: Annotated[Optional[str], typer.Option("--name", help="Preset name to write.")] = None,
+    onnx: Annotated[Optional[Path], typer.Option("--onnx", dir_okay=False, help="Instead: write preset RUN's "
+                    "network(s) as ONNX to this file, with the input contract in FILE.json.")] = None,
     description: Annotated[str, typer.Option("--description", help="One line for `edgeden models`.")] = "",
     data: Annotated[Optional[List[str]], typer.Option("--data", help="Test set to evaluate on; repeatable.")] = None,
     noise: Annotated[Optional[List[str]], typer.Option("--noise", help="Noise spec (awgn:SIGMA, camera:SHOT, "
@@ -36,6 +39,17 @@ def export_cmd(
     from edgeden.cli.common import EXIT_USAGE, fail
     from edgeden.training.export import ExportOptions, append_comparison, export_run
 
+    if onnx is not None:
+        from edgeden.training.export import export_onnx
+
+        c = export_onnx(str(run), onnx)
+        typer.echo(f"{', '.join(c['files'])} (+ {onnx.with_suffix('.json').name}); ONNX Runtime max abs difference "
+                   f"against PyTorch: {c['onnxruntime_max_abs_diff']}")
+        return
+    if not name:
+        fail("--name is needed (the preset to write)", EXIT_USAGE)
+    if run.is_file():
+        fail(f"{run}: a training run is a folder", EXIT_USAGE)
     if weights not in ("best", "last"):
         fail(f"--weights {weights!r}: choose best or last", EXIT_USAGE)
     if append_eval:

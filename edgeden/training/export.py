@@ -16,8 +16,10 @@ import hashlib
 import json
 import shutil
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 import yaml
@@ -381,3 +383,80 @@ def append_comparison(card: Path, ev: dict, title: str) -> None:
     card.write_text(text + "\n\n## " + title + "\n\n" + "\n".join(eval_table(ev)) + "\n")
 
 
+
+
+def export_onnx(preset_name: str, out: Path, probe: int = 256, opset: int = 17) -> dict:
+    """Write a preset's network(s) as ONNX for other runtimes, with the input contract beside it.
+
+    One ``.onnx`` per network: ``out`` itself for a single network, ``<stem>.m<i>.onnx`` per
+    member of a noise subrange model array (the contract says which member serves which shot
+    noise). Each takes ``x``: (1, C_in, H, W) float32 built as ``edgeden.core.modelspec.ModelSpec``
+    says (packing, gain, k-sigma, noise-level map) and returns ``y``: (1, C_out, H, W) float32, the
+    denoised image in the same domain (before the inverse gain / k-sigma); H and W dynamic,
+    multiples of ``multiple`` (tiles of edgeden's tiling are). Outputs are checked against PyTorch
+    with ONNX Runtime on a random probe input when it is installed (max abs difference recorded).
+    ``out.with_suffix('.json')`` gets the contract. Returns it.
+    Needs the ``onnx`` extra (``pip install edgeden[onnx]``).
+    """
+    from edgeden.core.types import require
+    from edgeden.presets import build_model, get_preset
+
+    require("onnx", "onnx")
+    preset = get_preset(preset_name)
+    model = build_model(preset).eval()
+    spec = preset.spec
+    members = list(model.members) if hasattr(model, "members") else [model]
+    multiple = 16
+    cin = spec.in_channels
+    files, diffs = [], []
+    for i, net in enumerate(members):
+        f = out if len(members) == 1 else out.with_name(f"{out.stem}.m{i}{out.suffix or '.onnx'}")
+        x = torch.rand(1, cin, probe, probe)
+        with torch.no_grad(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(_Primary(net), (x,), str(f), dynamo=False, input_names=["x"], output_names=["y"],
+                              dynamic_axes={"x": {2: "height", 3: "width"}, "y": {2: "height", 3: "width"}},
+                              opset_version=opset)
+        files.append(f.name)
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            diffs.append(None)
+            continue
+        sess = ort.InferenceSession(str(f), providers=["CPUExecutionProvider"])
+        x2 = torch.rand(1, cin, probe + multiple, probe - multiple)
+        with torch.no_grad():
+            ref = _Primary(net)(x2).numpy()
+        diffs.append(float(abs(sess.run(None, {"x": x2.numpy()})[0] - ref).max()))
+    contract = {
+        "preset": preset.name, "domain": preset.domain, "weights_sha256": preset.sha256, "files": files,
+        "input": {"name": "x", "shape": ["1", cin, "height", "width"], "dtype": "float32",
+                  "multiple": multiple, "channels": _channel_doc(spec)},
+        "output": {"name": "y", "channels": spec.image_channels, "domain": preset.domain},
+        "noise_map": spec.noise_map, "ksigma": spec.ksigma, "k_ref": spec.k_ref, "gain_target": spec.gain_target,
+        "members_shot_bounds": getattr(model, "shot_bounds", None),
+        "tile": preset.tile, "overlap": preset.overlap,
+        "onnxruntime_max_abs_diff": diffs, "opset": opset,
+        "how": "x = ModelSpec.to_model(image, shot, read, gain); y = net(x); image' = ModelSpec.from_model(y, ...); "
+               "see edgeden/core/modelspec.py (raw: packed RGGB of the black/white-normalised mosaic)",
+    }
+    out.with_suffix(".json").write_text(json.dumps(contract, indent=2) + "\n")
+    return contract
+
+
+class _Primary(torch.nn.Module):
+    """A network's denoised output only (DC-Net's labels and TSDN's stage 1 left out)."""
+
+    def __init__(self, net: torch.nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        from edgeden.models import primary_output
+
+        return primary_output(self.net(x))
+
+
+def _channel_doc(spec: Any) -> list[str]:
+    base = ["R", "G1", "G2", "B"] if spec.domain == "raw" else ["R", "G", "B"]
+    return base + (["noise std map"] if spec.noise_map else [])
