@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -13,6 +15,8 @@ REPO = Path(__file__).resolve().parent
 SHARED_DATA = (REPO / ".." / "shared" / "data").resolve()
 
 torch.set_num_threads(1)
+# exported ONNX graphs (the onnxruntime backend) go to a per-session folder, not the user's cache
+os.environ.setdefault("EDGEDEN_CACHE", tempfile.mkdtemp(prefix="edgeden-test-cache-"))
 
 
 @pytest.fixture(scope="session")

@@ -44,6 +44,7 @@ class DenoiseOptions:
     preview_compare: str | None = None  # None, "side" or "split": the input's render beside the output's
     strength: float = 1.0  # 0..1: how much of the denoising to apply (1 = the model's full output)
     strength_method: str = "vst"  # see apply_strength
+    backend: str = "auto"  # auto, torch or onnxruntime (edgeden.models.onnx_backend)
 
 
 @dataclass
@@ -485,6 +486,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
             "strength": {"value": float(opts.strength), "method": opts.strength_method},
             "tiling": {"tile": tile, "overlap": overlap},
             "precision": precision_name(),
+            "backend": _backend_name(model),
             "timings_s": {k: round(v, 4) for k, v in t.items()},
             "megapixels": round(mp, 3),
             "classification": classification,
@@ -492,6 +494,12 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         })
         t = {**t, "sidecar": time.perf_counter() - t2}  # after the sidecar: FileResult only
     return FileResult(path, outs, mp, params, t, classification)
+
+
+def _backend_name(model: Any) -> str:
+    from edgeden.models.onnx_backend import describe
+
+    return describe(model)
 
 
 def _thumbnail_u8(render_hwc: np.ndarray, max_side: int) -> np.ndarray:

@@ -103,8 +103,20 @@ class DenoiseRun:
         """The job's preset and its network (each loaded once per run)."""
         pr = self.preset_for(path)
         if pr.name not in self._nets:
-            self._nets[pr.name] = build_model(pr)
+            net = build_model(pr)
+            if not pr.classifier and self.backend() == "onnxruntime":  # joint presets stay in torch
+                from edgeden.models.onnx_backend import to_onnxruntime
+
+                net = to_onnxruntime(net, pr.spec.in_channels, f"{pr.name}-{pr.sha256[:16]}")
+            self._nets[pr.name] = net
         return pr, self._nets[pr.name]
+
+    def backend(self) -> str:
+        """The inference backend of this run: "torch" or "onnxruntime" (``opts.backend`` resolved)."""
+        from edgeden.core.precision import use_bf16
+        from edgeden.models.onnx_backend import resolve_backend
+
+        return resolve_backend(self.opts.backend, use_bf16())
 
     def classifier_for(self, preset: Preset, net: Any) -> Any:
         """The labeller for a job: the preset's own classifier head, else (with ``classify``)

@@ -47,6 +47,8 @@ def denoise(
     overlap: Annotated[Optional[int], typer.Option("--overlap", min=0, help="Tile overlap in pixels. "
                                                    "Default: the preset's.")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads (default: all cores).")] = None,
+    backend: Annotated[str, typer.Option("--backend", help="Inference engine: auto (ONNX Runtime where installed "
+                       "and inference is fp32, measured faster here; else PyTorch), torch or onnxruntime.")] = "auto",
     precision: Annotated[str, typer.Option("--precision", help="auto (bf16 where the CPU has native bf16, "
                                            "else fp32), fp32 or bf16.")] = "auto",
     overwrite: Annotated[bool, typer.Option("--overwrite", help="Redo outputs that already exist "
@@ -79,12 +81,14 @@ def denoise(
         noise_p = parse_noise(noise)
     except typer.BadParameter as e:  # one line, exit 2, before any work
         fail(f"--noise {one_line(e.message)}", EXIT_USAGE)
+    if backend not in ("auto", "torch", "onnxruntime"):
+        fail(f"--backend must be auto, torch or onnxruntime, got {backend!r}", EXIT_USAGE)
     if preview_compare is not None and preview_compare not in ("side", "split"):
         fail(f"--preview-compare must be 'side' or 'split', got {preview_compare!r}", EXIT_USAGE)
     apply_precision(precision)  # before any record: the precision is one of its settings
     opts = DenoiseOptions(tile=tile, overlap=overlap, noise=noise_p, preview=preview, sidecar=sidecar, tiff=tiff,
                           noise_profiles=load_profiles(noise_profiles), preview_size=preview_size,
-                          preview_compare=preview_compare, strength=strength)
+                          preview_compare=preview_compare, strength=strength, backend=backend)
     run = DenoiseRun(opts, model=model, overwrite=overwrite, classify=classify,
                      settings={"tile": tile, "overlap": overlap, "noise": noise, "precision": precision_name(),
                                "preview": preview, "tiff": tiff, "classify": classify,
