@@ -32,7 +32,7 @@ SIZES = {12: (2832, 4240), 24: (4000, 6000), 50: (5792, 8688)}
 _CHILD = r"""
 import json, resource, sys, time
 t_start = float(sys.argv[1]); files = json.loads(sys.argv[2]); out = sys.argv[3]
-model = sys.argv[4] or None; threads = int(sys.argv[5])
+model = sys.argv[4] or None; threads = int(sys.argv[5]); backend = sys.argv[6]
 import torch
 torch.set_num_threads(threads)
 from pathlib import Path
@@ -43,6 +43,10 @@ t_import = time.time()
 kind = io.detect_kind(Path(files[0]))
 preset = get_preset(model or default_preset(kind))
 net = build_model(preset)
+from edgeden.core.precision import use_bf16
+from edgeden.models.onnx_backend import resolve_backend, to_onnxruntime
+if not preset.classifier and resolve_backend(backend, use_bf16()) == "onnxruntime":
+    net = to_onnxruntime(net, preset.spec.in_channels, f"{preset.name}-{preset.sha256[:16]}")
 t_ready = time.time()
 rows = []
 for i, f in enumerate(files):
@@ -54,7 +58,8 @@ for i, f in enumerate(files):
 print(json.dumps({"import_s": t_import - t_start, "startup_s": t_ready - t_start, "preset": preset.name,
                   "macs_per_mp": (preset.provenance or {}).get("macs_per_mp"), "files": rows,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "precision": __import__("edgeden.core.precision", fromlist=["x"]).precision_name()}))
+                  "precision": __import__("edgeden.core.precision", fromlist=["x"]).precision_name(),
+                  "backend": __import__("edgeden.models.onnx_backend", fromlist=["x"]).describe(net)}))
 """
 
 
@@ -73,13 +78,14 @@ def make_synthetic_raw(path: Path, megapixels: int, seed: int = 0) -> Path:
     return path
 
 
-def run_case(name: str, files: list[Path], model: str | None, threads: int, work: Path) -> dict[str, Any]:
+def run_case(name: str, files: list[Path], model: str | None, threads: int, work: Path,
+             backend: str = "auto") -> dict[str, Any]:
     """Denoise ``files`` in one fresh process; returns the case's measurements (see module doc)."""
     out = work / f"out-{name}"
     out.mkdir(parents=True, exist_ok=True)
     t = time.time()
     p = subprocess.run([sys.executable, "-c", _CHILD, repr(t), json.dumps([str(f) for f in files]), str(out),
-                        model or "", str(threads)], capture_output=True, text=True)
+                        model or "", str(threads), backend], capture_output=True, text=True)
     wall = time.time() - t
     if p.returncode != 0:
         raise RuntimeError(f"bench case {name} failed: {p.stderr.strip().splitlines()[-1] if p.stderr else p.returncode}")
@@ -102,13 +108,13 @@ def run_case(name: str, files: list[Path], model: str | None, threads: int, work
         "not_inference_share": round(1 - inf / max(stages.get("total", inf), 1e-9), 3),
         "mp_per_s": round(mean_mp / max(sum(per_file) / len(per_file), 1e-9), 3),
         "network_gflops": round(2 * macs * mean_mp / max(inf, 1e-9) / 1e9, 1) if macs else None,
-        "peak_rss_mb": round(r["peak_rss_mb"], 1), "precision": r["precision"],
+        "peak_rss_mb": round(r["peak_rss_mb"], 1), "precision": r["precision"], "backend": r["backend"],
     }
 
 
 def bench(files: list[Path] | None = None, synthetic: tuple[int, ...] = (24, 50), folder: int = 3,
           model: str | None = None, threads: int | None = None, work_dir: Path | None = None,
-          progress=None) -> dict[str, Any]:
+          progress=None, backend: str = "auto") -> dict[str, Any]:
     """Run the benchmark cases and measure the conv peak. Returns a JSON-friendly report.
 
     files: the user's files (one case each); synthetic: raw sizes in MP (keys of :data:`SIZES`);
@@ -138,10 +144,10 @@ def bench(files: list[Path] | None = None, synthetic: tuple[int, ...] = (24, 50)
             made[mp] = make_synthetic_raw(work / f"synthetic_{mp}mp.dng", mp)
         for f in files or []:
             say(f"case {f}")
-            cases.append(run_case(Path(f).name, [Path(f)], model, threads, work))
+            cases.append(run_case(Path(f).name, [Path(f)], model, threads, work, backend))
         for mp in synthetic:
             say(f"case synthetic {mp} MP raw")
-            cases.append(run_case(f"raw {mp} MP", [made[mp]], model, threads, work))
+            cases.append(run_case(f"raw {mp} MP", [made[mp]], model, threads, work, backend))
         if folder:
             copies = []
             for i in range(folder):
@@ -150,7 +156,7 @@ def bench(files: list[Path] | None = None, synthetic: tuple[int, ...] = (24, 50)
                 shutil.copy(made[24], c)
                 copies.append(c)
             say(f"case folder of {folder} x 24 MP raws")
-            cases.append(run_case(f"folder {folder} x 24 MP", copies, model, threads, work))
+            cases.append(run_case(f"folder {folder} x 24 MP", copies, model, threads, work, backend))
     finally:
         if own:
             shutil.rmtree(work, ignore_errors=True)
@@ -167,7 +173,9 @@ def format_report(rep: dict[str, Any]) -> str:
     """Plain-text tables of a :func:`bench` report (one row per case, then stages)."""
     m = rep["machine"]
     peak = ", ".join(f"{k} {v:.0f}" for k, v in rep["conv_peak_gflops"].items())
-    lines = [f"{m['cpu']}, {m['threads']} thread(s), torch {m['torch']}; dense 3x3 conv peak: {peak} GFLOP/s", ""]
+    be = sorted({c.get("backend", "torch") for c in rep["cases"]})
+    lines = [f"{m['cpu']}, {m['threads']} thread(s), torch {m['torch']}, backend {'/'.join(be)}; "
+             f"dense 3x3 conv peak: {peak} GFLOP/s", ""]
     lines.append(f"{'case':<22} {'preset':<11} {'MP':>5} {'start':>6} {'s/img':>6} {'MP/s':>6} "
                  f"{'net GF/s':>8} {'not-inf':>7} {'RSS MB':>7}")
     for c in rep["cases"]:

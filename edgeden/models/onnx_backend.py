@@ -1,10 +1,12 @@
 """ONNX Runtime as an inference backend: the same network, exported once, run by ORT.
 
-Measured on the 2-core AVX2 dev machine (2026-12-03, one thread, fp32, a 512x512 tile):
-ONNX Runtime 1.32 is faster than PyTorch 2.13 for every shipped raw preset's network (tsdn
-1.56 s vs 1.80 s, fanet-nsma 0.54 vs 0.96, scaoed-lite 2.37 vs 2.48) and, on all of Kodak24,
-for unet-m-srgb (47.7 s vs 68.4 s), with identical PSNR. Hence ``auto`` picks it where it is
-installed and the CPU has no native bf16 (there PyTorch's bf16 autocast is the faster path).
+Measured on the 2-core AVX2 dev machine (2026-12-03, one thread, fp32): on one 512x512 tile
+ONNX Runtime 1.32 beats PyTorch 2.13 for every shipped raw network (tsdn 1.56 s vs 1.80 s,
+fanet-nsma 0.54 vs 0.96, scaoed-lite 2.37 vs 2.48), and on whole Kodak24 images for
+unet-m-srgb (47.7 s vs 68.4 s, identical PSNR). But end to end on 24 / 50 MP raws (`edgeden
+bench`, docs/benchmarks.md) the default `tsdn` is slower with it (inference 40.5 vs 32.1 s per
+24 MP) and `fanet-nsma` gains little (16.0 vs 17.7 s; 29.6 vs 42.9 s at 50 MP) for more memory.
+So ``auto`` stays PyTorch; ``onnxruntime`` is there to choose.
 
 Outputs agree with PyTorch's to float rounding, except next to an image edge whose size is not
 a multiple of 16: the graph pads to 16, a network in PyTorch to its own multiple (8 for UNet-M),
@@ -36,22 +38,21 @@ MULTIPLE = 16
 
 
 def resolve_backend(choice: str, bf16: bool) -> str:
-    """"torch" or "onnxruntime" for a ``--backend`` choice (``auto``: ONNX Runtime when it is
-    installed and inference is fp32). Raises ValueError for an unknown choice and
-    ImportError-free EdgedenError when onnxruntime is asked for but missing."""
+    """"torch" or "onnxruntime" for a ``--backend`` choice (``auto``: PyTorch, the faster end to
+    end for the default presets here, see the module docstring; ``bf16``: whether inference
+    would use bf16, which only PyTorch does). Raises ValueError for an unknown choice and
+    EdgedenError when onnxruntime is asked for but not installed."""
     if choice not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {choice!r}")
-    if choice == "torch":
+    if choice in ("torch", "auto"):
         return "torch"
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
-        if choice == "onnxruntime":
-            from edgeden.core.types import EdgedenError
+        from edgeden.core.types import EdgedenError
 
-            raise EdgedenError("--backend onnxruntime needs onnxruntime: pip install 'edgeden[onnx]'") from None
-        return "torch"
-    return "onnxruntime" if (choice == "onnxruntime" or not bf16) else "torch"
+        raise EdgedenError("--backend onnxruntime needs onnxruntime: pip install 'edgeden[onnx]'") from None
+    return "onnxruntime"
 
 
 def cache_dir() -> Path:
