@@ -45,7 +45,7 @@ preset = get_preset(model or default_preset(kind))
 net = build_model(preset)
 from edgeden.core.precision import use_bf16
 from edgeden.models.onnx_backend import resolve_backend, to_onnxruntime
-if not preset.classifier and resolve_backend(backend, use_bf16()) == "onnxruntime":
+if not preset.classifier and resolve_backend(backend, use_bf16(), preset.backend) == "onnxruntime":
     net = to_onnxruntime(net, preset.spec.in_channels, f"{preset.name}-{preset.sha256[:16]}")
 t_ready = time.time()
 rows = []

@@ -104,19 +104,20 @@ class DenoiseRun:
         pr = self.preset_for(path)
         if pr.name not in self._nets:
             net = build_model(pr)
-            if not pr.classifier and self.backend() == "onnxruntime":  # joint presets stay in torch
+            if not pr.classifier and self.backend(pr) == "onnxruntime":  # joint presets stay in torch
                 from edgeden.models.onnx_backend import to_onnxruntime
 
                 net = to_onnxruntime(net, pr.spec.in_channels, f"{pr.name}-{pr.sha256[:16]}")
             self._nets[pr.name] = net
         return pr, self._nets[pr.name]
 
-    def backend(self) -> str:
-        """The inference backend of this run: "torch" or "onnxruntime" (``opts.backend`` resolved)."""
+    def backend(self, preset: Preset) -> str:
+        """The engine for ``preset`` in this run: "torch" or "onnxruntime" (``opts.backend``
+        resolved against the preset's measured preference)."""
         from edgeden.core.precision import use_bf16
         from edgeden.models.onnx_backend import resolve_backend
 
-        return resolve_backend(self.opts.backend, use_bf16())
+        return resolve_backend(self.opts.backend, use_bf16(), preset.backend)
 
     def classifier_for(self, preset: Preset, net: Any) -> Any:
         """The labeller for a job: the preset's own classifier head, else (with ``classify``)

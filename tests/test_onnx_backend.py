@@ -47,8 +47,9 @@ def test_array_members_are_wrapped_and_cached(tmp_path):
 
 def test_resolve_backend():
     assert resolve_backend("torch", False) == "torch"
-    assert resolve_backend("auto", False) == "torch"  # measured faster end to end here
-    assert resolve_backend("auto", True) == "torch"
+    assert resolve_backend("auto", False) == "torch"  # no measured preference: PyTorch
+    assert resolve_backend("auto", False, "onnxruntime") == "onnxruntime"  # e.g. fanet-nsma
+    assert resolve_backend("auto", True, "onnxruntime") == "torch"  # bf16 inference: PyTorch
     assert resolve_backend("onnxruntime", True) == "onnxruntime"
     with pytest.raises(ValueError):
         resolve_backend("tensorrt", False)

@@ -6,7 +6,10 @@ fanet-nsma 0.54 vs 0.96, scaoed-lite 2.37 vs 2.48), and on whole Kodak24 images 
 unet-m-srgb (47.7 s vs 68.4 s, identical PSNR). But end to end on 24 / 50 MP raws (`edgeden
 bench`, docs/benchmarks.md) the default `tsdn` is slower with it (inference 40.5 vs 32.1 s per
 24 MP) and `fanet-nsma` gains little (16.0 vs 17.7 s; 29.6 vs 42.9 s at 50 MP) for more memory.
-So ``auto`` stays PyTorch; ``onnxruntime`` is there to choose.
+With ORT's memory pattern off (tiles change shape at image borders) the figures are: tsdn
+33.2 vs 32.1 s per 24 MP (slower), fanet-nsma 13.2 vs 17.7 s (1.34x faster; 1.6x at 50 MP).
+So ``auto`` follows each preset's measured ``backend`` field: ONNX Runtime for fanet-nsma,
+PyTorch for the others.
 
 Outputs agree with PyTorch's to float rounding, except next to an image edge whose size is not
 a multiple of 16: the graph pads to 16, a network in PyTorch to its own multiple (8 for UNet-M),
@@ -37,15 +40,24 @@ BACKENDS = ("auto", "torch", "onnxruntime")
 MULTIPLE = 16
 
 
-def resolve_backend(choice: str, bf16: bool) -> str:
-    """"torch" or "onnxruntime" for a ``--backend`` choice (``auto``: PyTorch, the faster end to
-    end for the default presets here, see the module docstring; ``bf16``: whether inference
-    would use bf16, which only PyTorch does). Raises ValueError for an unknown choice and
-    EdgedenError when onnxruntime is asked for but not installed."""
+def resolve_backend(choice: str, bf16: bool, preferred: str | None = None) -> str:
+    """"torch" or "onnxruntime" for a ``--backend`` choice. ``auto``: the preset's ``preferred``
+    engine (its YAML ``backend``, set where measured faster end to end) when that is ONNX Runtime,
+    it is installed and inference is fp32 (``bf16``: inference would use bf16, which only
+    PyTorch does); else PyTorch. Raises ValueError for an unknown choice and EdgedenError when
+    onnxruntime is asked for explicitly but not installed."""
     if choice not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {choice!r}")
-    if choice in ("torch", "auto"):
+    if choice == "torch":
         return "torch"
+    if choice == "auto":
+        if preferred != "onnxruntime" or bf16:
+            return "torch"
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            return "torch"
+        return "onnxruntime"
     try:
         import onnxruntime  # noqa: F401
     except ImportError:
@@ -105,6 +117,9 @@ class OnnxNet(nn.Module):
         so = ort.SessionOptions()
         so.intra_op_num_threads = int(threads or torch.get_num_threads())
         so.inter_op_num_threads = 1
+        # tiles differ in size at image borders; ORT's memory pattern is planned per shape and
+        # re-planned at every change (measured: 6 tiles of 3 shapes 11.9 s with it, 8.1 s without)
+        so.enable_mem_pattern = False
         self.graph = Path(graph)
         self.session = ort.InferenceSession(str(graph), so, providers=["CPUExecutionProvider"])
 

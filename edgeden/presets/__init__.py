@@ -17,6 +17,8 @@ Each ``edgeden/presets/<name>.yaml`` holds::
     description: one line for ``edgeden models``
     array: {shot_bounds: [...]}  # optional: a noise subrange model array (edgeden.models.array),
                                  # n members in one weights file, picked per image by its noise
+    backend: onnxruntime         # optional: `--backend auto` runs this preset with ONNX Runtime
+                                 # when installed and inference is fp32 (measured faster end to end)
     provenance: {paper: ..., recipe: ..., data: ..., steps: ..., cpu_hours: ..., quality: {...}}
 
 Presets are read from this package and from every folder in ``$EDGEDEN_PRESET_PATH``
@@ -71,6 +73,7 @@ class Preset:
     description: str = ""
     classifier: dict[str, Any] | None = None
     array: dict[str, Any] | None = None  # noise subrange model array: {"shot_bounds": [n + 1 values]}
+    backend: str | None = None  # the engine `--backend auto` picks: None (PyTorch) or "onnxruntime"
     provenance: dict[str, Any] = field(default_factory=dict)
     root: Path = PRESET_DIR
 
@@ -112,6 +115,8 @@ def parse_preset(path: Path) -> Preset:
         raise ValueError(f"{path}: missing preset keys {sorted(missing)}")
     if raw["domain"] not in ("srgb", "raw"):
         raise ValueError(f"{path}: domain must be srgb or raw")
+    if raw.get("backend") not in (None, "torch", "onnxruntime"):
+        raise ValueError(f"{path}: backend must be torch or onnxruntime, got {raw.get('backend')!r}")
     arr = raw.get("array")
     if arr is not None and not (isinstance(arr, dict) and len(arr.get("shot_bounds") or []) >= 3):
         raise ValueError(f"{path}: array needs shot_bounds (n + 1 values for n >= 2 members)")
