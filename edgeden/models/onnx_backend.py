@@ -2,14 +2,12 @@
 
 Measured on the 2-core AVX2 dev machine (2026-12-03, one thread, fp32): on one 512x512 tile
 ONNX Runtime 1.32 beats PyTorch 2.13 for every shipped raw network (tsdn 1.56 s vs 1.80 s,
-fanet-nsma 0.54 vs 0.96, scaoed-lite 2.37 vs 2.48), and on whole Kodak24 images for
-unet-m-srgb (47.7 s vs 68.4 s, identical PSNR). But end to end on 24 / 50 MP raws (`edgeden
-bench`, docs/benchmarks.md) the default `tsdn` is slower with it (inference 40.5 vs 32.1 s per
-24 MP) and `fanet-nsma` gains little (16.0 vs 17.7 s; 29.6 vs 42.9 s at 50 MP) for more memory.
-With ORT's memory pattern off (tiles change shape at image borders) the figures are: tsdn
-33.2 vs 32.1 s per 24 MP (slower), fanet-nsma 13.2 vs 17.7 s (1.34x faster; 1.6x at 50 MP).
-So ``auto`` follows each preset's measured ``backend`` field: ONNX Runtime for fanet-nsma,
-PyTorch for the others.
+fanet-nsma 0.54 vs 0.96, scaoed-lite 2.37 vs 2.48), and on Kodak24 through the tiled path for
+unet-m-srgb (46.5 s vs 48.9 s, identical PSNR). End to end on 24 / 50 MP raws (`edgeden bench`,
+docs/benchmarks.md), with ORT's memory pattern off (border tiles change shape; with it on, tsdn
+took 40.5 s of inference per 24 MP): tsdn 33.2 vs 32.1 s (slower), fanet-nsma 13.2 vs 17.7 s
+(1.34x; 1.6x at 50 MP). So ``auto`` follows each preset's measured ``backend`` field: ONNX
+Runtime for fanet-nsma, PyTorch for the others.
 
 Outputs agree with PyTorch's to float rounding, except next to an image edge whose size is not
 a multiple of 16: the graph pads to 16, a network in PyTorch to its own multiple (8 for UNet-M),
