@@ -23,6 +23,7 @@ from edgeden.core.precision import precision_name, use_bf16
 from edgeden.core.tiling import run_tiled
 from edgeden.core.types import NOISE_PARAM_MAX, NoiseParams, RawImage, RgbImage, UnsupportedInputError
 from edgeden.models import primary_output
+from edgeden.models.onnx_backend import describe as describe_backend
 from edgeden.presets import Preset, sha256_file
 
 ProgressFn = Callable[[int, int], None]
@@ -486,7 +487,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
             "strength": {"value": float(opts.strength), "method": opts.strength_method},
             "tiling": {"tile": tile, "overlap": overlap},
             "precision": precision_name(),
-            "backend": _backend_name(model),
+            "backend": describe_backend(model),
             "timings_s": {k: round(v, 4) for k, v in t.items()},
             "megapixels": round(mp, 3),
             "classification": classification,
@@ -494,12 +495,6 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         })
         t = {**t, "sidecar": time.perf_counter() - t2}  # after the sidecar: FileResult only
     return FileResult(path, outs, mp, params, t, classification)
-
-
-def _backend_name(model: Any) -> str:
-    from edgeden.models.onnx_backend import describe
-
-    return describe(model)
 
 
 def _thumbnail_u8(render_hwc: np.ndarray, max_side: int) -> np.ndarray:

@@ -33,6 +33,7 @@ from edgeden.core.types import (
 from edgeden.io.atomic import atomic_path
 from edgeden.io.common import check_file, head, is_dng_tiff, sniff
 from edgeden.io.exif import (
+    camera_and_iso,
     exif_jsonable,
     rational_to_float,
 )
@@ -144,15 +145,13 @@ def rgb_image_info(img: RgbImage) -> dict:
     """
     h, w, c = img.data_hwc.shape
     ex = img.exif
-    iso = ex.get("ISOSpeedRatings")
-    if isinstance(iso, tuple):
-        iso = iso[0] if iso else None
+    make, model, iso, _ = camera_and_iso(ex)
     return {
         "kind": "rgb", "path": img.path, "format": img.format, "width": int(w), "height": int(h),
         "megapixels": round(h * w / 1e6, 2), "channels": int(c), "alpha": img.alpha is not None,
         "bit_depth": img.bit_depth,
-        "camera": " ".join(str(x) for x in (ex.get("Make"), ex.get("Model")) if x) or None,
-        "iso": float(iso) if iso else None,
+        "camera": " ".join(x for x in (make, model) if x) or None,
+        "iso": iso,
         "exposure_time": rational_to_float(ex.get("ExposureTime")),
         "f_number": rational_to_float(ex.get("FNumber")),
         "focal_length": rational_to_float(ex.get("FocalLength")),
