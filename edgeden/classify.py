@@ -64,9 +64,13 @@ def calibrated_probs(logits: torch.Tensor, temperature: float) -> torch.Tensor:
     return torch.softmax(logits.double() / temperature, dim=-1).float()
 
 
+#: The sidecar's ``label`` when the photo shows none of the classes (or the classifier cannot tell).
+NONE_LABEL = "none"
+
+
 def classification_field(logits: torch.Tensor, temperature: float, class_names: Sequence[str],
                          class_list: str, method: str, k: int = 5,
-                         threshold: float = UNCERTAIN_BELOW) -> dict:
+                         threshold: float = UNCERTAIN_BELOW, score: str = "msp") -> dict:
     """The sidecar's ``classification`` object for one image.
 
     Args:
@@ -74,16 +78,23 @@ def classification_field(logits: torch.Tensor, temperature: float, class_names: 
         temperature: fitted calibration temperature (> 0).
         class_names: K names; class_list: the list's name (e.g. "cifar10").
         method: how the photo was presented to the classifier (e.g. "thumbnail 32x32").
+        threshold, score: the photo is ``uncertain`` when its :func:`ood_score` of kind
+            ``score`` is below ``threshold``.
     Returns:
-        {"labels": [{"label", "probability"}] (top-k, descending), "class_list",
-         "uncertain": top-1 probability < threshold, "threshold", "temperature", "method"}.
+        {"label": the top class, or :data:`NONE_LABEL` when uncertain ("none of these"),
+         "labels": [{"label", "probability"}] (top-k, descending), "class_list",
+         "uncertain": bool, "score": {"kind", "value"}, "threshold", "temperature", "method"}.
     """
-    p = calibrated_probs(logits.reshape(-1), temperature)
+    lg = logits.reshape(-1)
+    p = calibrated_probs(lg, temperature)
     if p.numel() != len(class_names):
         raise ValueError(f"{p.numel()} logits for {len(class_names)} class names")
     top = torch.topk(p, min(k, p.numel()))
     labels = [{"label": class_names[int(i)], "probability": round(float(v), 4)} for v, i in zip(top.values, top.indices)]
-    return {"labels": labels, "class_list": class_list, "uncertain": bool(labels[0]["probability"] < threshold),
+    value = float(ood_score(lg, temperature, score))
+    uncertain = bool(value < threshold)
+    return {"label": NONE_LABEL if uncertain else labels[0]["label"], "labels": labels, "class_list": class_list,
+            "uncertain": uncertain, "score": {"kind": score, "value": round(value, 4)},
             "threshold": threshold, "temperature": round(float(temperature), 4), "method": method}
 
 
@@ -99,6 +110,57 @@ def thumbnail(render_hwc, size: int = 32) -> torch.Tensor:
     scale = {np.dtype(np.uint16): 65535.0, np.dtype(np.uint8): 255.0}.get(a.dtype, 1.0)
     t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float() / scale
     return torch.nn.functional.adaptive_avg_pool2d(t, size).clamp(0, 1)
+
+
+#: How a full-size photo can be shown to a 32x32 classifier (:func:`photo_views`).
+VIEWS = ("frame", "centre", "multi")
+
+
+def photo_views(render_hwc, size: int = 32, method: str = "frame") -> torch.Tensor:
+    """The ``size`` x ``size`` views of a photo the classifier sees, area-averaged.
+
+    render_hwc: (H, W, 3) sRGB, float in [0, 1] or uint16/uint8. method:
+      ``frame``   the whole frame squashed to a square (:func:`thumbnail`);
+      ``centre``  the central square (side = the short edge);
+      ``multi``   both of those plus the central square of 0.6 x the short edge (a subject
+                  smaller than the frame), their logits averaged by the caller.
+    Returns (V, 3, size, size) float32 in [0, 1], V = 1, 1 or 3.
+    """
+    import numpy as np
+
+    if method not in VIEWS:
+        raise ValueError(f"view method {method!r}: choose from {', '.join(VIEWS)}")
+    a = np.asarray(render_hwc)
+    scale = {np.dtype(np.uint16): 65535.0, np.dtype(np.uint8): 255.0}.get(a.dtype, 1.0)
+    t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float() / scale
+    h, w = t.shape[-2:]
+
+    def centre(frac: float) -> torch.Tensor:
+        side = max(1, int(round(min(h, w) * frac)))
+        y, x = (h - side) // 2, (w - side) // 2
+        return t[..., y:y + side, x:x + side]
+
+    crops = {"frame": [t], "centre": [centre(1.0)], "multi": [t, centre(1.0), centre(0.6)]}[method]
+    return torch.cat([torch.nn.functional.adaptive_avg_pool2d(c, size) for c in crops]).clamp(0, 1)
+
+
+#: Scores of "the photo shows one of the classes" (:func:`ood_score`); higher = more confident.
+SCORES = ("msp", "energy")
+
+
+def ood_score(logits: torch.Tensor, temperature: float, kind: str = "msp") -> torch.Tensor:
+    """How sure the classifier is that the photo shows one of its classes, from (..., K) logits.
+
+    ``msp``: the calibrated top-1 probability, max softmax(logits / T) (Hendrycks & Gimpel 2017),
+    in (1/K, 1]. ``energy``: the negative free energy T * logsumexp(logits / T) (Liu et al.,
+    "Energy-based Out-of-distribution Detection", NeurIPS 2020), unbounded. Returns (...,) float32.
+    """
+    z = logits.double() / temperature
+    if kind == "msp":
+        return torch.softmax(z, -1).amax(-1).float()
+    if kind == "energy":
+        return (temperature * torch.logsumexp(z, -1)).float()
+    raise ValueError(f"score {kind!r}: choose from {', '.join(SCORES)}")
 
 
 def with_level_map(x: torch.Tensor, noise_map: bool, sigma=0.0) -> torch.Tensor:
@@ -126,17 +188,23 @@ def classifier_logits(net: torch.nn.Module, x: torch.Tensor) -> torch.Tensor:
     return (lg[: len(x)] + lg[len(x):]) / 2
 
 
-#: How a photo is shown to the classifier (chosen by measurement: see the dcnet model card).
-METHOD = "whole denoised frame area-averaged to {s}x{s}, logits averaged with its mirror image"
+#: How a photo is shown to the classifier, per view method (see :func:`photo_views`).
+METHODS = {"frame": "whole denoised frame area-averaged to {s}x{s}",
+           "centre": "central square of the denoised frame area-averaged to {s}x{s}",
+           "multi": "whole frame, central square and central 0.6 square of the denoised frame, each "
+                    "area-averaged to {s}x{s}"}
+METHOD = METHODS["frame"] + ", logits averaged with its mirror image"
 
 
 class PresetClassifier:
     """Calibrated labels from a preset whose network has a classifier head (DC-Net).
 
     ``preset.classifier`` holds: ``class_names`` (list), ``class_list`` (name), ``temperature``
-    (fitted on the validation split), ``input_size`` (default 32), ``threshold`` (default
-    :data:`UNCERTAIN_BELOW`). Called with a denoised render (H, W, 3), it returns the sidecar's
-    ``classification`` object (with ``model``: the preset that made the labels).
+    (fitted on the validation split), ``input_size`` (default 32), ``view`` (a
+    :func:`photo_views` method, default ``frame``), ``score`` (an :func:`ood_score` kind,
+    default ``msp``) and ``threshold`` (default :data:`UNCERTAIN_BELOW`): a photo scoring below
+    it is ``uncertain``, labelled "none". Called with a denoised render (H, W, 3), it returns the
+    sidecar's ``classification`` object (with ``model``: the preset that made the labels).
     """
 
     def __init__(self, preset, net: torch.nn.Module):
@@ -145,15 +213,19 @@ class PresetClassifier:
             raise ValueError(f"preset {preset.name!r} has no classifier head")
         self.net, self.c, self.name = net, c, preset.name
         self.size = int(c.get("input_size", 32))
+        self.view = str(c.get("view", "frame"))
+        self.score = str(c.get("score", "msp"))
+        if self.view not in VIEWS or self.score not in SCORES:
+            raise ValueError(f"preset {preset.name!r}: classifier view {self.view!r} / score {self.score!r} unknown")
         self.noise_map = bool(getattr(preset, "noise_map", False))
 
     def logits(self, render_hwc) -> torch.Tensor:
-        """(K,) logits of the photo's ``input_size`` thumbnail (with its mirror image)."""
-        x = with_level_map(thumbnail(render_hwc, self.size), self.noise_map)  # a denoised thumbnail: sigma 0
-        return classifier_logits(self.net, x)[0]
+        """(K,) logits of the photo's views (with their mirror images), averaged."""
+        x = with_level_map(photo_views(render_hwc, self.size, self.view), self.noise_map)  # denoised: sigma 0
+        return classifier_logits(self.net, x).mean(0)
 
     def __call__(self, render_hwc) -> dict:
+        method = METHODS[self.view].format(s=self.size) + ", logits averaged with their mirror images"
         return {"model": self.name, **classification_field(self.logits(render_hwc), float(self.c.get("temperature", 1.0)),
-                                    self.c["class_names"], str(self.c.get("class_list", "")),
-                                    METHOD.format(s=self.size),
-                                    threshold=float(self.c.get("threshold", UNCERTAIN_BELOW)))}
+                                    self.c["class_names"], str(self.c.get("class_list", "")), method,
+                                    threshold=float(self.c.get("threshold", UNCERTAIN_BELOW)), score=self.score)}

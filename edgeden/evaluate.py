@@ -34,6 +34,10 @@ images (no tiling):
 Peers run in the noise's own domain, as ``bm3d`` does (raw specs: on the packed raw), so the
 sRGB peers (ffdnet, dncnn) are skipped on raw specs and pmrid on sRGB specs, each with a note;
 an absent peers folder or weights file is a note too (the evaluation still runs).
+
+Other presets of the same domain can be named in ``peers`` too (``--compare dnresnet-srgb``):
+each runs exactly as the main preset does (tiled, its own precision) on the same noisy inputs,
+and its figures are keyed by the preset's name, so one run fills a whole side-by-side table.
 """
 from __future__ import annotations
 
@@ -44,7 +48,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from edgeden.core.types import NoiseParams, require
+from edgeden.core.types import EdgedenError, NoiseParams, require
 from edgeden.paths import resolve_data
 
 #: ``protocol`` values of :func:`evaluate` (see the module docstring).
@@ -265,8 +269,8 @@ def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None =
     Returns {"preset", "data", "images", "start", "seed", "threads", "precision", "conv_peak_gflops",
     "protocol", ["peers", "notes"],
     "results": [{"noise", "noisy_psnr", "noisy_ssim", "psnr", "ssim", ["raw_psnr"], "mp_per_s",
-    ["bm3d_psnr", "bm3d_ssim", "bm3d_mp_per_s"], [for each peer P run: "P_psnr", "P_ssim",
-    ["P_raw_psnr"], "P_mp_per_s"]}]}.
+    ["bm3d_psnr", "bm3d_ssim", "bm3d_mp_per_s"], [for each peer or other preset P run: "P_psnr",
+    "P_ssim", ["P_raw_psnr"], "P_mp_per_s"]}], ["presets_compared"]}.
     PSNR/SSIM are means over images; for raw presets PSNR/SSIM are in sRGB after the ISP and
     ``raw_psnr`` in the packed raw domain.
     """
@@ -276,10 +280,21 @@ def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None =
 
     if protocol not in PROTOCOLS:
         raise ValueError(f"protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
-    unknown = [n for n in peers if n not in PEERS]
-    if unknown:
-        raise ValueError(f"unknown peer {unknown[0]!r}: choose from {', '.join(PEERS)}")
     preset = get_preset(preset_name) if isinstance(preset_name, str) else preset_name
+    others = {}  # other presets run side by side: {name: (preset, net)}
+    for n in dict.fromkeys(peers):
+        if n in PEERS:
+            continue
+        try:
+            other = get_preset(n)
+        except EdgedenError:
+            raise ValueError(f"unknown peer {n!r}: choose from {', '.join(PEERS)} or a preset name") from None
+        if other.domain != preset.domain:
+            raise ValueError(f"--compare {n}: a {other.domain} preset cannot run on {preset.name}'s "
+                             f"{preset.domain} noise")
+        if other.name != preset.name:
+            others[other.name] = (other, build_model(other))
+    peers = [n for n in peers if n in PEERS]
     net = build_model(preset)
     peak = conv_peak_gflops()
     imgs = load_clean_set(data, limit, start)
@@ -300,7 +315,7 @@ def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None =
             raise ValueError(f"noise {spec} does not fit preset {preset.name} (domain {preset.domain})")
         acc: dict[str, list[float]] = {}
         t_model = t_bm3d = 0.0
-        t_peer = dict.fromkeys(peer_nets, 0.0)
+        t_peer = dict.fromkeys([*peer_nets, *others], 0.0)
         mp = 0.0
         for i, (name, clean_hwc) in enumerate(imgs):
             d = make_noisy(clean_hwc, spec, seed + start + i)
@@ -319,6 +334,11 @@ def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None =
                 t0 = time.perf_counter()
                 outs[pname + "_"] = _run_peer(pname, p, d, spec, grey)
                 t_peer[pname] += time.perf_counter() - t0
+            for oname, (op, onet) in others.items():
+                t0 = time.perf_counter()
+                outs[oname + "_"] = denoise_array(d["noisy"], onet, op, d["params"],
+                                                  tile if tile is not None else op.tile, op.overlap)
+                t_peer[oname] += time.perf_counter() - t0
             if spec.kind == "raw":
                 mp += d["clean"].shape[-1] * d["clean"].shape[-2] * 4 / 1e6
                 ref = _to_np(d["render"](d["clean"]))
@@ -348,4 +368,6 @@ def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None =
     if peers:
         res["peers"] = {k: v["info"] for k, v in peer_nets.items()}
         res["notes"] = notes
+    if others:
+        res["presets_compared"] = {k: {"weights": op.weights, "sha256": op.sha256} for k, (op, _) in others.items()}
     return res

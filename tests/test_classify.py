@@ -4,8 +4,10 @@ from __future__ import annotations
 import pytest
 import torch
 
+import math
+
 from edgeden.classify import (
-    UNCERTAIN_BELOW, calibrated_probs, classification_field, expected_calibration_error, fit_temperature,
+    NONE_LABEL, UNCERTAIN_BELOW, calibrated_probs, classification_field, expected_calibration_error, fit_temperature,
 )
 
 NAMES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
@@ -44,12 +46,19 @@ def test_classification_field_schema():
     logits = torch.zeros(10)
     logits[3] = 5.0
     f = classification_field(logits, 1.0, NAMES, "cifar10", "thumbnail 32x32")
-    assert set(f) == {"labels", "class_list", "uncertain", "threshold", "temperature", "method"}
-    assert len(f["labels"]) == 5 and f["labels"][0]["label"] == "cat"
+    assert set(f) == {"label", "labels", "class_list", "uncertain", "score", "threshold", "temperature", "method"}
+    assert len(f["labels"]) == 5 and f["labels"][0]["label"] == "cat" and f["label"] == "cat"
     probs = [x["probability"] for x in f["labels"]]
     assert probs == sorted(probs, reverse=True) and f["uncertain"] is False
+    assert f["score"] == {"kind": "msp", "value": probs[0]}
     flat = classification_field(torch.zeros(10), 1.0, NAMES, "cifar10", "thumbnail 32x32")
     assert flat["uncertain"] is True and flat["threshold"] == UNCERTAIN_BELOW
+    assert flat["label"] == NONE_LABEL and flat["labels"][0]["label"] in NAMES  # the ranking is still shown
+    # the energy score: flat logits of 0 give T log K; one strong logit far more
+    e = classification_field(logits, 1.0, NAMES, "cifar10", "x", threshold=4.0, score="energy")
+    assert e["score"]["kind"] == "energy" and e["score"]["value"] > 5.0 and e["label"] == "cat"
+    ef = classification_field(torch.zeros(10), 1.0, NAMES, "cifar10", "x", threshold=4.0, score="energy")
+    assert abs(ef["score"]["value"] - math.log(10)) < 1e-3 and ef["label"] == NONE_LABEL
     with pytest.raises(ValueError):
         classification_field(torch.zeros(9), 1.0, NAMES, "cifar10", "x")
 
@@ -67,3 +76,35 @@ def test_classify_flag_picks_the_most_accurate_classifier_preset():
                                                   "other": [{"sigma": 0, "acc": 0.99}]}})
     assert abs(classifier_accuracy(p("a", 0.4)) - 0.3) < 1e-9
     assert classifier_accuracy(Preset(name="x", arch="unet-s", domain="srgb", weights="w", sha256="0")) == -1.0
+
+
+def test_photo_views_show_the_frame_its_centre_and_a_smaller_centre():
+    import numpy as np
+
+    from edgeden.classify import photo_views
+
+    img = np.zeros((60, 90, 3), np.uint8)
+    img[:, 15:75] = 255  # the central 60x60 square is white, the sides black
+    frame = photo_views(img, 8, "frame")
+    centre = photo_views(img, 8, "centre")
+    multi = photo_views(img, 8, "multi")
+    assert frame.shape == centre.shape == (1, 3, 8, 8) and multi.shape == (3, 3, 8, 8)
+    assert torch.allclose(centre, torch.ones_like(centre))  # only the white square
+    assert frame[0, :, :, 0].max() < 0.01  # the squashed frame keeps the black sides
+    assert torch.equal(multi[0], frame[0]) and torch.equal(multi[1], centre[0])
+    with pytest.raises(ValueError):
+        photo_views(img, 8, "saliency")
+
+
+def test_photo_metrics_count_confident_wrong_labels_and_none_photos():
+    from edgeden.training.photo_eval import auroc, photo_metrics
+
+    strong = torch.zeros(4, 10)
+    strong[0, 2] = strong[1, 8] = strong[2, 3] = 9.0  # bird, ship, cat (confident); photo 3 flat
+    labels = ["bird", "airplane", "none", "none"]
+    m = photo_metrics(strong, labels, NAMES, 1.0, 0.5)
+    # photo 1 (airplane called ship) and photo 2 (none called cat) are confident and wrong;
+    # photo 3 (none, flat) is flagged: the right answer
+    assert m["confident_wrong"] == 2 and m["confident_wrong_frac"] == 0.5
+    assert m["in_class"] == 2 and m["top1_in_class_n"] == 1 and m["flagged_none_frac"] == 0.5
+    assert auroc([3, 4], [1, 2]) == 1.0 and auroc([1], [1]) == 0.5 and auroc([1, 2], [3, 4]) == 0.0

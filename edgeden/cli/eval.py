@@ -17,7 +17,7 @@ def eval_cmd(
     noise: Annotated[List[str], typer.Option("--noise", help="awgn:SIGMA (0..255), camera:SHOT (raw noise rendered through the ISP, sRGB presets) or raw:SHOT (raw presets); repeatable.")] = ["awgn:25"],  # noqa: B006
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Use only N images (the first N, or N from --start).")] = None,
     start: Annotated[int, typer.Option("--start", min=0, help="Skip the first N images (run a long evaluation in chunks; image i of the set keeps noise seed SEED + i).")] = 0,
-    compare: Annotated[Optional[str], typer.Option("--compare", help="Comma-separated methods to run on the same noisy images: bm3d, ffdnet, dncnn (sRGB noise), pmrid (raw:SHOT). Peers' weights come from the peers folder.")] = None,
+    compare: Annotated[Optional[str], typer.Option("--compare", help="Comma-separated methods to run on the same noisy images: bm3d, ffdnet, dncnn (sRGB noise), pmrid (raw:SHOT), or other presets of the same domain. Peers' weights come from the peers folder.")] = None,
     peers_dir: Annotated[Optional[Path], typer.Option("--peers-dir", help="Folder of the peers' weights (default: $EDGEDEN_PEERS, else shared/peers beside this folder or a parent).")] = None,
     protocol: Annotated[str, typer.Option("--protocol", help="ours (outputs clipped, measured in float) or paper (the published benchmarks': outputs clipped and rounded to 8 bits before PSNR/SSIM; noise unclipped either way).")] = "ours",
     seed: Annotated[int, typer.Option("--seed", help="Noise seed (image i uses seed + i).")] = 0,
@@ -43,9 +43,12 @@ def eval_cmd(
     from edgeden.evaluate import PEERS, PROTOCOLS
 
     methods = [m.strip().lower() for m in (compare or "").split(",") if m.strip()]
+    from edgeden.presets import list_presets
+
+    names = set(list_presets())
     for m in methods:
-        if m != "bm3d" and m not in PEERS:
-            fail(f"--compare {m!r}: choose from bm3d, {', '.join(PEERS)}", EXIT_USAGE)
+        if m != "bm3d" and m not in PEERS and m not in names:
+            fail(f"--compare {m!r}: choose from bm3d, {', '.join(PEERS)} or a preset name", EXIT_USAGE)
     if protocol not in PROTOCOLS:
         fail(f"--protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}", EXIT_USAGE)
     if "bm3d" in methods:
@@ -77,10 +80,10 @@ def eval_cmd(
                 line += f"  raw {r['bm3d_raw_psnr']:.2f} dB"
             line += f" ({r['bm3d_mp_per_s']:.4f} MP/s)"
         typer.echo(line)
-        for p in res.get("peers", {}):
+        for p in [*res.get("peers", {}), *res.get("presets_compared", {})]:
             if f"{p}_psnr" not in r:
                 continue
-            peer = f"  {PEER_LABELS[p]:>12}: {r[f'{p}_psnr']:.2f} dB / {r[f'{p}_ssim']:.3f}"
+            peer = f"  {PEER_LABELS.get(p, p):>12}: {r[f'{p}_psnr']:.2f} dB / {r[f'{p}_ssim']:.3f}"
             if f"{p}_raw_psnr" in r:
                 peer += f"  raw {r[f'{p}_raw_psnr']:.2f} dB"
             typer.echo(peer + f"  ({r[f'{p}_mp_per_s']:.3f} MP/s)")

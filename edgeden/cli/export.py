@@ -26,6 +26,9 @@ def export_cmd(
     joint: Annotated[Optional[Path], typer.Option("--joint", dir_okay=False, help="joint_eval JSON: add the "
                                                   "classifier block and its table.")] = None,
     class_list: Annotated[str, typer.Option("--class-list", help="Class list name (with --joint).")] = "cifar10",
+    photos: Annotated[Optional[Path], typer.Option("--photos", dir_okay=False, help="With --joint: the classifier "
+                      "settings chosen on labelled photographs (view, score, temperature, threshold) and their "
+                      "figures, from lab/benchmarks/photo_cls.py choose.")] = None,
     array_run: Annotated[Optional[List[Path]], typer.Option("--array-run", help="Further member runs of a noise "
                                                             "subrange model array (RUN is member 0).")] = None,
     shot_bounds: Annotated[Optional[str], typer.Option("--shot-bounds", help="n + 1 comma-separated shot values "
@@ -64,7 +67,8 @@ def export_cmd(
     opts = ExportOptions(run=run, name=name, description=description, datas=list(data or []),
                          noises=list(noise or []), limit=limit, tile=tile, overlap=overlap, compare_bm3d=bm3d,
                          weights=weights, joint=json.loads(joint.read_text()) if joint else None,
-                         class_list=class_list, array_runs=list(array_run or []) or None, shot_bounds=bounds)
+                         class_list=class_list, array_runs=list(array_run or []) or None, shot_bounds=bounds,
+                         photos=json.loads(photos.read_text()) if photos else None)
     try:
         typer.echo(export_run(opts))
     except (FileNotFoundError, ValueError) as e:

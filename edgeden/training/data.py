@@ -236,3 +236,54 @@ class LabelledBank:
             off = torch.randint(0, 2 * self.pad + 1, (n, 2), generator=gen)
             t = torch.stack([tp[i, :, int(o[0]):int(o[0]) + h, int(o[1]):int(o[1]) + w] for i, o in enumerate(off)])
         return t, torch.from_numpy(np.asarray(y)[idx]).long()
+
+
+class PhotoViewBank:
+    """Labelled photographs shown as a small-image classifier sees them (classifier recipes'
+    ``data.photos``): the photo's main-subject class, or -1 when it shows none of the classes
+    (outlier exposure: such views are trained towards a flat distribution).
+
+    rows: (set, image, label) from :func:`edgeden.training.photo_eval.load_labels`; class_names:
+    the classifier's classes (other labels count as none). Photos are held area-downsampled to
+    ``keep`` px on the short side (float32).
+    """
+
+    def __init__(self, rows, class_names, size: int = 32, keep: int = 160):
+        from edgeden.training.photo_eval import read_photo
+
+        if not rows:
+            raise ValueError("no labelled photos")
+        idx = {c: i for i, c in enumerate(class_names)}
+        self.size, self.photos, self.labels = size, [], []
+        for s, img, lab in rows:
+            t = torch.from_numpy(read_photo(s, img)).permute(2, 0, 1)[None]
+            h, w = t.shape[-2:]
+            f = keep / min(h, w)
+            self.photos.append(torch.nn.functional.adaptive_avg_pool2d(t, (max(1, round(h * f)), max(1, round(w * f))))[0])
+            self.labels.append(idx.get(lab, -1))
+
+    def batch(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` random views: (n, 3, size, size) float32 in [0, 1] and labels (n,) int64 (-1: none).
+
+        Each view is, with equal odds, the whole frame squashed to a square (the product's
+        ``frame`` view), a square of the short edge at a random place, or a random square of
+        0.4-1 x the short edge; then mirrored with probability 1/2.
+        """
+        idx = torch.randint(len(self.photos), (n,), generator=gen)
+        kinds = torch.randint(3, (n,), generator=gen)
+        u = torch.rand(n, 3, generator=gen)
+        views = []
+        for i, k, r in zip(idx.tolist(), kinds.tolist(), u):
+            p = self.photos[i]
+            h, w = p.shape[-2:]
+            if k == 0:
+                c = p
+            else:
+                side = min(h, w) if k == 1 else max(1, int(min(h, w) * (0.4 + 0.6 * float(r[0]))))
+                y, x = int((h - side) * float(r[1])), int((w - side) * float(r[2]))
+                c = p[:, y:y + side, x:x + side]
+            views.append(torch.nn.functional.adaptive_avg_pool2d(c[None], self.size)[0])
+        v = torch.stack(views)
+        flip = torch.rand(n, generator=gen) < 0.5
+        v[flip] = v[flip].flip(-1)
+        return v.clamp(0, 1), torch.tensor([self.labels[i] for i in idx.tolist()], dtype=torch.long)

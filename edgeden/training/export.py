@@ -98,6 +98,7 @@ class ExportOptions:
     class_list: str = ""
     array_runs: list[Path] | None = None
     shot_bounds: list[float] | None = None
+    photos: dict | None = None  # the photo-set choice (lab/benchmarks/photo_cls.py choose --out)
 
 
 def export(run: Path, name: str, description: str = "", datas: list[str] = (), noises: list[str] = (),
@@ -114,6 +115,8 @@ def export_run(o: ExportOptions) -> Path:
     run, name, description, datas, noises, limit = o.run, o.name, o.description, o.datas, o.noises, o.limit
     tile, overlap, compare_bm3d, dest, weights = o.tile, o.overlap, o.compare_bm3d, o.dest, o.weights
     joint, class_list, array_runs, shot_bounds = o.joint, o.class_list, o.array_runs, o.shot_bounds
+    if o.photos and not joint:
+        raise ValueError("--photos needs --joint (the classifier block it completes)")
     if bool(array_runs) != bool(shot_bounds) or (array_runs and len(shot_bounds) != len(array_runs) + 2):
         raise ValueError("a model array needs its other runs and n + 1 shot bounds for n members")
     from edgeden.evaluate import NoiseSpec, evaluate
@@ -175,7 +178,7 @@ def export_run(o: ExportOptions) -> Path:
     if weights != "best":
         prov["checkpoint"] = f"{weights} (step {summ['steps']})"
     if joint:
-        doc["classifier"], prov["joint_table"] = classifier_block(joint, rec["name"], class_list)
+        doc["classifier"], prov["joint_table"] = classifier_block(joint, rec["name"], class_list, o.photos)
     doc["provenance"] = prov
     yml = dest / f"{name}.yaml"
     yml.write_text(yaml.safe_dump(doc, sort_keys=False))
@@ -199,13 +202,17 @@ def export_run(o: ExportOptions) -> Path:
     prov["conv_peak_gflops"] = evals[0]["conv_peak_gflops"] if evals else None
     yml.write_text(yaml.safe_dump(doc, sort_keys=False))
     reload_presets()
-    (dest / "cards" / f"{name}.md").write_text(model_card(doc, rec, summ, evals, joint))
+    (dest / "cards" / f"{name}.md").write_text(model_card(doc, rec, summ, evals, joint, o.photos))
     return yml
 
 
-def classifier_block(joint: dict, run_name: str, class_list: str) -> tuple[dict, dict]:
-    """The preset's ``classifier`` block and the compact 11-level table for its provenance."""
-    from edgeden.classify import METHOD, UNCERTAIN_BELOW
+def classifier_block(joint: dict, run_name: str, class_list: str, photos: dict | None = None) -> tuple[dict, dict]:
+    """The preset's ``classifier`` block and the compact 11-level table for its provenance.
+
+    ``photos``: settings chosen on labelled photographs (view, score, temperature, threshold;
+    see docs/classify.md); they replace the CIFAR-fitted temperature and the default threshold,
+    and the block records the photo-set figures they give."""
+    from edgeden.classify import METHOD, METHODS, UNCERTAIN_BELOW
 
     if run_name not in joint["models"]:
         raise ValueError(f"the joint evaluation has no run {run_name!r} (has {sorted(joint['models'])})")
@@ -213,12 +220,50 @@ def classifier_block(joint: dict, run_name: str, class_list: str) -> tuple[dict,
     block = {"class_list": class_list, "class_names": list(joint["class_names"]), "input_size": 32,
              "temperature": cal["temperature"], "threshold": UNCERTAIN_BELOW, "method": METHOD.format(s=32),
              "ece_test": {"before": cal["ece_before"], "after": cal["ece_after"]}}
+    if photos:
+        block.update({"view": photos["view"], "score": photos["score"], "temperature": photos["temperature"],
+                      "threshold": photos["threshold"],
+                      "method": METHODS[photos["view"]].format(s=32) + ", logits averaged with their mirror images",
+                      "chosen_on": photos["chosen_on"],
+                      "photos": {sets: {lv: {k: r[k] for k in ("confident_wrong", "top1_in_class_n", "in_class",
+                                                                 "auroc", "ece", "flagged_in_class_frac")}
+                                        for lv, r in f.items() if lv != "photos"} | {"photos": f["photos"]}
+                                 for sets, f in photos["figures"].items()}})
+        block["cifar_temperature"] = cal["temperature"]
     table = {n: [{k: round(v, 4) for k, v in r.items() if k in ("sigma", "acc", "psnr", "ssim")} for r in m["rows"]]
              for n, m in joint["models"].items()}
     return block, table
 
 
-def joint_section(joint: dict, run_name: str) -> list[str]:
+def photo_section(photos: dict) -> list[str]:
+    """Model-card lines: the classifier on hand-labelled photographs (docs/classify.md)."""
+    names = {"dev": "BSDS500-train dev quarter (tuning)", "report": "CBSD68 + McMaster (reported)",
+             "kodak24": "Kodak24 (reported)"}
+    lines = ["## On photographs (hand-labelled main subjects)", "",
+             f"Settings chosen on {photos['chosen_on']} only: view `{photos['view']}`, score `{photos['score']}`, "
+             f"temperature {photos['temperature']}, threshold {photos['threshold']} ({photos['rule']}). A photo "
+             "scoring under the threshold is `uncertain` and labelled `none` (none of these). Levels: 0 = the "
+             "clean photo, 25 / 50 = AWGN of that sigma denoised by this preset first. Labels: "
+             "edgeden/training/labels/photo_labels.csv.", "",
+             "| set | level | confident wrong | top-1 in-class | AUROC (in-class vs none) | ECE | in-class flagged |",
+             "|---|---|---|---|---|---|---|"]
+    for sets, f in photos["figures"].items():
+        for lv, r in f.items():
+            if lv == "photos":
+                continue
+            lines.append(f"| {names.get(sets, sets)} | {lv} | {r['confident_wrong']} / {r['photos']} | "
+                         f"{r['top1_in_class_n']} / {r['in_class']} | {r['auroc']:.3f} | {r['ece']:.3f} | "
+                         f"{100 * r['flagged_in_class_frac']:.0f}% |")
+    lines += ["", "Trade-off on the dev split (all levels pooled): the threshold against the share of photos "
+              "with a confident wrong label and the share of in-class photos flagged `none`.", "",
+              "| threshold | confident wrong | in-class flagged | none photos flagged |", "|---|---|---|---|"]
+    for r in photos["tradeoff_dev"]:
+        lines.append(f"| {r['threshold']} | {100 * r['confident_wrong_frac']:.1f}% | "
+                     f"{100 * r['flagged_in_class_frac']:.0f}% | {100 * r['flagged_none_frac']:.0f}% |")
+    return lines + [""]
+
+
+def joint_section(joint: dict, run_name: str, photo_view: str | None = None) -> list[str]:
     """Model-card lines: the 11-level table beside the models trained alone, calibration, and
     the measured choice of how a photo is shown to the classifier."""
     from edgeden.training.joint_eval import markdown_table
@@ -253,7 +298,9 @@ def joint_section(joint: dict, run_name: str) -> list[str]:
         for meth, accs in pres["accuracy"].items():
             lines.append(f"| {meth} | " + " | ".join(f"{100 * a:.1f}%" for a in accs)
                          + f" | {pres['classifier_ms_per_photo'][meth]:.2f} |")
-        lines += ["", "The product shows the classifier the whole denoised frame area-averaged to 32x32, "
+        lead = ("On these stand-in photos the whole denoised frame area-averaged to 32x32 was best"
+                if photo_view else "The product shows the classifier the whole denoised frame area-averaged to 32x32")
+        lines += ["", lead + ", "
                   "with its logits averaged with those of the thumbnail's mirror image: the classifier "
                   "was trained on whole, small frames, and cutting the photo into tiles shows it object "
                   "parts it never saw (accuracy falls towards chance as the grid grows). The mirror "
@@ -262,10 +309,14 @@ def joint_section(joint: dict, run_name: str) -> list[str]:
                   f"{100 * cal['test_acc_mixed_single_view']:.1f}% -> {100 * cal['test_acc_mixed']:.1f}%), "
                   "within noise on the 400 stand-in photos here, for about 1 ms. Denoising first matters at "
                   "high noise: compare the noisy photo's thumbnail.", ""]
+        if photo_view:
+            lines += [f"On real photographs the view was measured again and the product uses `{photo_view}` "
+                      "(see *On photographs* below).", ""]
     return lines
 
 
-def model_card(doc: dict, rec: dict, summ: dict, evals: list[dict], joint: dict | None = None) -> str:
+def model_card(doc: dict, rec: dict, summ: dict, evals: list[dict], joint: dict | None = None,
+               photos: dict | None = None) -> str:
     prov = doc["provenance"]
     init_note = "per member, see Members" if summ.get("members") else f"`{rec.get('init')}`"
     lines = [f"# Model card: `{doc['name']}`", "", doc.get("description", ""), "",
@@ -302,7 +353,9 @@ def model_card(doc: dict, rec: dict, summ: dict, evals: list[dict], joint: dict 
     for ev in evals:
         lines += eval_table(ev)
     if joint:
-        lines += joint_section(joint, rec["name"])
+        lines += joint_section(joint, rec["name"], photos["view"] if photos else None)
+        if photos:
+            lines += photo_section(photos)
     if summ.get("members"):
         lines += member_section(summ["members"])
     else:

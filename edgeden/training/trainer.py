@@ -48,13 +48,20 @@ def recipe_loss(recipe: Recipe, out, y: torch.Tensor, post, labels: torch.Tensor
 
     Two-stage models (TSDN) return (final, stage1): with ``loss.stage1`` = alpha > 0 the loss is
     beta * L(final) + alpha * L(stage1), the paper's alpha * L_dn + beta * L_rs. With labels,
-    ``loss.ce`` weights the cross-entropy of the logits (DC-Net: 0.1 CE + 0.9 image loss).
+    ``loss.ce`` weights the cross-entropy of the logits (DC-Net: 0.1 CE + 0.9 image loss);
+    images labelled -1 show none of the classes and get ``loss.oe`` x outlier exposure instead.
     """
-    weights = {k: v for k, v in recipe.loss.items() if k not in ("stage1", "stage2", "ce", "kd", "fm", "fm_style")}
+    weights = {k: v for k, v in recipe.loss.items() if k not in ("stage1", "stage2", "ce", "oe", "kd", "fm", "fm_style")}
     main, logits = split_output(out, labels is not None)
     loss = torch.zeros(())
-    if logits is not None and recipe.loss.get("ce"):
-        loss = loss + float(recipe.loss["ce"]) * torch.nn.functional.cross_entropy(logits.float(), labels)
+    if logits is not None and recipe.loss.get("ce") and bool((labels >= 0).any()):
+        # label -1: an image that shows none of the classes (not in the cross-entropy)
+        loss = loss + float(recipe.loss["ce"]) * torch.nn.functional.cross_entropy(logits.float(), labels, ignore_index=-1)
+    if logits is not None and recipe.loss.get("oe") and bool((labels < 0).any()):
+        # outlier exposure (Hendrycks et al., ICLR 2019): cross-entropy of the "none" images'
+        # softmax to the uniform distribution, weighted by loss.oe
+        lsm = torch.log_softmax(logits[labels < 0].float(), -1)
+        loss = loss + float(recipe.loss["oe"]) * (-lsm.mean(-1)).mean()
     if main is None or not weights:
         return loss
     loss = loss + float(recipe.loss.get("stage2", 1.0)) * combined(post(main.float()), y, weights)
@@ -208,7 +215,9 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
                           "threads": torch.get_num_threads()}) + "\n")
     (out / "recipe.json").write_text(json.dumps(recipe.__dict__, indent=2, default=str))
     clip = float(recipe.optim.get("clip", 0.5))
-    image_loss = any(k not in ("ce", "stage1", "stage2") for k in recipe.loss)
+    image_loss = any(k not in ("ce", "oe", "stage1", "stage2") for k in recipe.loss)
+    # a classifier on a frozen denoiser: only its logits are trained, so skip the decoder
+    logits_only = not image_loss and recipe.data.get("kind") == "labelled" and hasattr(model, "classify")
     t0, seen, cpu0 = time.time(), 0, time.process_time()
     run_loss = None
 
@@ -235,7 +244,8 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
         for g in opt.param_groups:
             g["lr"] = lr_at(step - offset, sched) * g.get("lr_mult", 1.0)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=use_bf16):
-            pred = model(x.contiguous(memory_format=torch.channels_last))
+            xc = x.contiguous(memory_format=torch.channels_last)
+            pred = model.classify(xc) if logits_only else model(xc)
         loss = recipe_loss(recipe, pred, y, post, labels)
         if src.aux is not None:  # joint training: the classifier's batch of labelled images
             xa, la = src.next_aux()

@@ -310,6 +310,10 @@ def test_classifier_preset_fills_the_sidecar_and_classify_flag(tmp_path, photos,
     assert c["class_list"] == "cifar10" and len(c["labels"]) == 5 and c["temperature"] == 1.5
     assert c["model"] == "tiny-dcnet"
     assert abs(sum(x["probability"] for x in c["labels"])) <= 1.0 + 1e-6
+    # the answer: the top label, or "none" when the score is under the threshold (docs/classify.md)
+    assert {"label", "uncertain", "score", "threshold"} <= set(c)
+    assert c["score"]["kind"] == "msp" and (c["score"]["value"] < c["threshold"]) == c["uncertain"]
+    assert c["label"] == ("none" if c["uncertain"] else c["labels"][0]["label"])
     r = run("denoise", photos / "a.dng", "-m", "tiny-raw", "-o", out, "--classify")
     assert r.exit_code == 0, r.output
     c = json.loads((out / "a.dng.json").read_text())["classification"]

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Every shipped preset beside the peers (FFDNet, CDnCNN-B, PMRID) on the same seeded noise, one
+# `edgeden eval` run per domain and set, one thread; JSON into lab/results/peers/.
+# Usage: bash lab/benchmarks/peer_table.sh [raw|srgb|camera]...   (default: raw srgb camera)
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+out=lab/results/peers
+mkdir -p "$out"
+run() {  # name, then edgeden eval args
+  local name=$1; shift
+  [ -s "$out/$name.json" ] && { echo "skip $name (done)"; return; }
+  echo "$(date -u +%FT%TZ) start $name"
+  edgeden eval "$@" --threads 1 --json > "$out/$name.json.part"
+  mv "$out/$name.json.part" "$out/$name.json"
+  echo "$(date -u +%FT%TZ) done $name"
+}
+for part in "${@:-raw srgb camera}"; do
+  for p in $part; do
+    case $p in
+      raw) for d in kodak24 cbsd68; do
+             run raw-$d tsdn --data $d --noise raw:0.001 --noise raw:0.004 --noise raw:0.012 \
+               --compare pmrid,fanet-nsma,scaoed-lite
+           done ;;
+      srgb) for d in kodak24 cbsd68; do
+              run srgb-$d unet-m-srgb --data $d --noise awgn:15 --noise awgn:25 --noise awgn:50 \
+                --compare ffdnet,dncnn,dnresnet-srgb,dsdnresnet-srgb
+            done ;;
+      camera) run camera-kodak24 unet-m-srgb --data kodak24 --noise camera:0.001 --noise camera:0.004 \
+                --noise camera:0.012 --compare ffdnet,dncnn,dnresnet-srgb,dsdnresnet-srgb ;;
+    esac
+  done
+done
