@@ -3,7 +3,7 @@
 #   make test   run the test suite (installs first unless this checkout is already installed)
 PY ?= python3
 # true when `import edgeden` already resolves to this checkout (with the test extras present)
-INSTALLED = $(shell $(PY) -c "import sys, pathlib, edgeden, pytest, skimage, colour_demosaicing; sys.exit(pathlib.Path(edgeden.__file__).resolve().parents[1] != pathlib.Path.cwd().resolve())" 2>/dev/null && echo yes)
+INSTALLED = $(shell $(PY) -c "import sys, pathlib, edgeden, pytest, skimage, colour_demosaicing, distributed; sys.exit(pathlib.Path(edgeden.__file__).resolve().parents[1] != pathlib.Path.cwd().resolve())" 2>/dev/null && echo yes)
 
 .PHONY: install demo test bench
 

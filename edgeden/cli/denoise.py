@@ -63,6 +63,11 @@ def denoise(
     noise_profiles: Annotated[Optional[Path], typer.Option("--noise-profiles", exists=True, dir_okay=False,
                               help="darktable noiseprofiles.json for camera profiles (default: "
                                    "$EDGEDEN_NOISEPROFILES or darktable's install).")] = None,
+    cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run the batch on a Dask distributed "
+                       "cluster: its scheduler's address (tcp://HOST:8786), or local:N for N worker processes "
+                       "on this machine. Inputs and the output folder must be on storage the workers see at "
+                       "the same paths; same outputs as a local run (docs/cluster.md; extra 'cluster').",
+                       show_default=False)] = None,
 ) -> None:
     """Denoise PATHS into the output folder.
 
@@ -71,6 +76,7 @@ def denoise(
     missing = [p for p in paths if not p.exists() and not p.is_symlink()]  # before any slow import
     if missing:
         fail(f"no such file or folder: {', '.join(str(p) for p in missing)}", EXIT_USAGE)
+    address = _cluster_address(cluster) if cluster is not None else None  # before any slow import too
     from edgeden.batch import check_output_folder, clean_stale_temps
     from edgeden.cli.common import apply_precision
     from edgeden.core.precision import precision_name
@@ -135,12 +141,18 @@ def denoise(
 
         torch.set_num_threads(threads)
     try:
-        rep = _run_with_progress(run, plan)
+        rep = _run_with_progress(run, plan, address=address, out=out, threads=threads)
     except _Interrupted as e:
         clean_stale_temps(plan.jobs, out)  # the writers remove their own; anything left is ours too
-        err(f"edgeden: interrupted after {e.finished} of {len(plan.jobs)} files; "
+        running = "; files already running on the cluster finish there" if address is not None else ""
+        err(f"edgeden: interrupted after {e.finished} of {len(plan.jobs)} files{running}; "
             f"re-run the same command to resume", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
+    except EdgedenError as e:  # the cluster: unreachable, or a worker that cannot take part
+        if STATE.get("debug"):
+            raise
+        clean_stale_temps(plan.jobs, out)
+        fail(one_line(e), EXIT_ERROR)
     failed = len(rep.failed) + len(plan.problems)
     rate = f", {rep.megapixels / rep.seconds:.2f} MP/s" if rep.seconds > 0 and rep.megapixels else ""
     err(f"{len(rep.done)} denoised, {len(rep.skipped)} skipped (already complete), {failed} failed{rate} "
@@ -170,15 +182,29 @@ def _would_refuse(path: Path) -> str | None:
     return None
 
 
+def _cluster_address(value: str) -> str | int:
+    """``--cluster``'s address (:func:`edgeden.cluster.parse_address`), checked before any work:
+    a bad value, or Dask not installed, is one line and exit 2."""
+    from edgeden.cluster import parse_address, require_dask
+
+    try:
+        address = parse_address(value)
+        require_dask()
+    except (ValueError, EdgedenError) as e:
+        fail(one_line(e), EXIT_USAGE)
+    return address
+
+
 class _Interrupted(Exception):
     def __init__(self, finished: int):
         super().__init__(finished)
         self.finished = finished
 
 
-def _run_with_progress(run, plan):
+def _run_with_progress(run, plan, address=None, out=None, threads=None):
     """Run the plan's jobs with a progress bar on a terminal (plain lines otherwise); one line
-    per bad or busy file as it happens. Returns the BatchReport."""
+    per bad or busy file as it happens. Returns the BatchReport. ``address``: run them on that
+    Dask cluster (:mod:`edgeden.cluster`; the bar then moves as the cluster finishes files)."""
     import time
 
     from rich.console import Console
@@ -225,10 +251,40 @@ def _run_with_progress(run, plan):
                 if msg:
                     say(f"{job.input}: {msg}")
 
-            rep = run_jobs(plan.jobs, process, run.complete, on_file, debug=STATE.get("debug", False))
+            if address is None:
+                rep = run_jobs(plan.jobs, process, run.complete, on_file, debug=STATE.get("debug", False))
+            else:
+                rep = _run_on_cluster(run, plan, address, out, threads, prog, task, on_file, say, t_start,
+                                      counts, mp_done)
     except KeyboardInterrupt:
         raise _Interrupted(finished()) from None
     return rep
+
+
+def _run_on_cluster(run, plan, address, out, threads, prog, task, on_file, say, t_start, counts, mp_done):
+    """The cluster half of :func:`_run_with_progress`: the same callbacks, fed by the cluster."""
+    import time
+
+    from edgeden.cluster import connect, run_on_cluster, worker_count
+
+    prog.update(task, description="connecting")
+    with connect(address) as client:
+        n = worker_count(client)
+        if n == 0:
+            say(f"note: the Dask scheduler at {address} has no workers yet; files wait for one")
+        prog.update(task, description=f"denoising on {n} worker(s)")
+
+        def on_submit(job):
+            if job.output in run.redo:  # outputs of ours made otherwise: redone, said once
+                say(f"note: {job.output}: redone: {run.redo[job.output]}")
+
+        def on_megapixels(job, mp):
+            mp_done[0] += mp
+            el = max(time.perf_counter() - t_start, 1e-9)
+            prog.update(task, rate=f"{(counts['done'] + 1) / el:.2f} img/s  {mp_done[0] / el:.2f} MP/s")
+
+        return run_on_cluster(client, run, plan.jobs, out, on_file=on_file, on_megapixels=on_megapixels,
+                              on_submit=on_submit, threads=threads, debug=STATE.get("debug", False))
 
 
 def register(app: typer.Typer) -> None:

@@ -20,7 +20,7 @@ ROOT = Path(edgeden.__file__).parent
 LAYERS: list[list[str]] = [
     ["__main__"],
     ["cli"],
-    ["bench"],
+    ["bench", "cluster"],
     ["training", "demo", "runner"],
     ["batch"],
     ["evaluate", "classify", "info", "calibrate"],
