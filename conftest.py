@@ -73,7 +73,7 @@ def tiny_presets(tiny_preset_dir, monkeypatch) -> Path:
 #:   weights  needs the shipped preset weights (edgeden/presets/weights)
 #:   shared   needs ../shared/data (skips cleanly without it)
 #:   slow     trains or evaluates tiny models for seconds (training loop, lab experiments)
-WEIGHTS_MODULES = {"test_presets.py", "test_pipeline.py", "test_array.py"}
+WEIGHTS_MODULES = {"test_presets.py", "test_pipeline.py", "test_array.py", "test_classify_photos.py"}
 
 
 def pytest_collection_modifyitems(config, items):

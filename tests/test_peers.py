@@ -217,3 +217,24 @@ def test_paper_protocol_measures_8_bit_outputs(tiny_presets, no_peak, tmp_path, 
     assert not on_grid(seen[0])
     with pytest.raises(ValueError, match="protocol"):
         ev.evaluate("tiny-srgb", str(folder), [NoiseSpec("awgn", 50)], protocol="papers")
+
+
+def test_eval_compares_other_presets_on_the_same_noisy_inputs(tiny_presets, no_peak, tmp_path):
+    """``--compare PRESET`` runs another preset of the same domain on the very same noisy inputs
+    (its own figures equal its own run's), and the side-by-side card table lists every method."""
+    from edgeden.demo import skimage_photo
+    from edgeden.training.export import side_by_side_table
+
+    folder = _write_pngs(tmp_path / "imgs", skimage_photo("coffee")[:40, :48])
+    spec = [NoiseSpec("awgn", 25)]
+    both = evaluate("tiny-srgb", str(folder), spec, peers=["tiny-dcnet"])
+    alone = evaluate("tiny-dcnet", str(folder), spec)
+    r = both["results"][0]
+    assert r["tiny-dcnet_psnr"] == alone["results"][0]["psnr"] and set(both["presets_compared"]) == {"tiny-dcnet"}
+    assert r["noisy_psnr"] == alone["results"][0]["noisy_psnr"]
+    lines = side_by_side_table(both, "tiny-dcnet")
+    assert "`tiny-srgb` | `tiny-dcnet` |" in lines[2] and f"**{r['tiny-dcnet_psnr']:.2f}" in lines[4]
+    with pytest.raises(ValueError, match="raw preset"):
+        evaluate("tiny-srgb", str(folder), spec, peers=["tiny-raw"])
+    with pytest.raises(ValueError, match="unknown peer"):
+        evaluate("tiny-srgb", str(folder), spec, peers=["no-such-preset"])

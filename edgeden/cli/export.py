@@ -58,7 +58,7 @@ def export_cmd(
     if append_eval:
         from edgeden.presets import PRESET_DIR
 
-        append_comparison(PRESET_DIR / "cards" / f"{name}.md", json.loads(append_eval.read_text()), title)
+        append_comparison(PRESET_DIR / "cards" / f"{name}.md", json.loads(append_eval.read_text()), title, name)
         return
     try:
         bounds = [float(v) for v in shot_bounds.split(",")] if shot_bounds else None

@@ -50,7 +50,9 @@ class BatchSource:
                 pc = dict(d["photos"])
                 rows = load_labels(tuple(pc.get("sets", ["bsds500-train"])), pc.get("split", "train"))
                 self.photo_batch = int(pc.get("batch", 32))
-                self.photos = D.PhotoViewBank(rows, self.cls.class_names, size=int(pc.get("size", 32)))
+                frac = pc.get("in_class_frac")
+                self.photos = D.PhotoViewBank(rows, self.cls.class_names, size=int(pc.get("size", 32)),
+                                              in_class_frac=None if frac is None else float(frac))
             return
         # Joint training on photographs (denoising) and a labelled set (classification), e.g.
         # DC-Net on UNet-M: data.labels = {file, val, batch, sigma, val_sigma}; its batches add

@@ -245,10 +245,11 @@ class PhotoViewBank:
 
     rows: (set, image, label) from :func:`edgeden.training.photo_eval.load_labels`; class_names:
     the classifier's classes (other labels count as none). Photos are held area-downsampled to
-    ``keep`` px on the short side (float32).
+    ``keep`` px on the short side (float32). ``in_class_frac``: the share of each batch drawn
+    from the photos that show one of the classes (None: every photo equally likely).
     """
 
-    def __init__(self, rows, class_names, size: int = 32, keep: int = 160):
+    def __init__(self, rows, class_names, size: int = 32, keep: int = 160, in_class_frac: float | None = None):
         from edgeden.training.photo_eval import read_photo
 
         if not rows:
@@ -261,6 +262,9 @@ class PhotoViewBank:
             f = keep / min(h, w)
             self.photos.append(torch.nn.functional.adaptive_avg_pool2d(t, (max(1, round(h * f)), max(1, round(w * f))))[0])
             self.labels.append(idx.get(lab, -1))
+        self.in_class_frac = in_class_frac
+        self._pos = [i for i, v in enumerate(self.labels) if v >= 0]
+        self._neg = [i for i, v in enumerate(self.labels) if v < 0]
 
     def batch(self, n: int, gen: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """``n`` random views: (n, 3, size, size) float32 in [0, 1] and labels (n,) int64 (-1: none).
@@ -269,7 +273,13 @@ class PhotoViewBank:
         ``frame`` view), a square of the short edge at a random place, or a random square of
         0.4-1 x the short edge; then mirrored with probability 1/2.
         """
-        idx = torch.randint(len(self.photos), (n,), generator=gen)
+        if self.in_class_frac is not None and self._pos and self._neg:
+            k = int(round(n * self.in_class_frac))
+            pos = torch.tensor(self._pos)[torch.randint(len(self._pos), (k,), generator=gen)]
+            neg = torch.tensor(self._neg)[torch.randint(len(self._neg), (n - k,), generator=gen)]
+            idx = torch.cat([pos, neg])
+        else:
+            idx = torch.randint(len(self.photos), (n,), generator=gen)
         kinds = torch.randint(3, (n,), generator=gen)
         u = torch.rand(n, 3, generator=gen)
         views = []

@@ -429,10 +429,45 @@ def eval_table(ev: dict) -> list[str]:
     return lines
 
 
-def append_comparison(card: Path, ev: dict, title: str) -> None:
-    """Append an evaluation run (e.g. ``edgeden eval ... --compare bm3d --json``) to a model card."""
+PEER_NAMES = {"ffdnet": "FFDNet", "dncnn": "CDnCNN-B", "pmrid": "PMRID", "bm3d": "BM3D"}
+
+
+def side_by_side_table(ev: dict, highlight: str | None = None) -> list[str]:
+    """Markdown lines for an ``edgeden eval --compare ...`` run with peers and/or other presets:
+    one column per method (the run's preset first), PSNR / SSIM per noise level (raw runs: sRGB
+    PSNR after the ISP, raw-domain PSNR in brackets), MP/s underneath; ``highlight``'s column bold."""
+    methods = [ev["preset"], *ev.get("presets_compared", {}), *ev.get("peers", {})]
+    if "bm3d_psnr" in ev["results"][0]:
+        methods.append("bm3d")
+    key = {ev["preset"]: ""} | {m: m + "_" for m in methods[1:]}
+    label = {m: PEER_NAMES.get(m, f"`{m}`") for m in methods}
+    raw = "raw_psnr" in ev["results"][0]
+    lines = [f"**{ev['data']}** ({ev['images']} images, seed {ev['seed']}, one run: every method on the same noisy "
+             f"inputs; {ev['threads']} thread{'s' if ev['threads'] != 1 else ''}, {ev.get('precision', 'fp32')}, conv "
+             f"peak {ev['conv_peak_gflops']} GFLOP/s measured in the same run"
+             + ("; PSNR in sRGB after the ISP, raw-domain PSNR in brackets" if raw else "") + ")", "",
+             "| noise | noisy | " + " | ".join(label[m] for m in methods) + " |",
+             "|---|---|" + "---|" * len(methods)]
+    for r in ev["results"]:
+        cells = []
+        for m in methods:
+            k = key[m]
+            c = f"{r[k + 'psnr']:.2f} / {r[k + 'ssim']:.3f}" + (f" ({r[k + 'raw_psnr']:.2f})" if raw else "")
+            cells.append(f"**{c}**" if m == highlight else c)
+        lines.append(f"| {r['noise']} | {r['noisy_psnr']:.2f} / {r['noisy_ssim']:.3f} | " + " | ".join(cells) + " |")
+    speed = [r["mp_per_s"] if m == ev["preset"] else r[key[m] + "mp_per_s"] for m in methods
+             for r in ev["results"][:1]]
+    lines.append("| MP/s (first level) | | " + " | ".join(f"{v:.2f}" for v in speed) + " |")
+    return lines + [""]
+
+
+def append_comparison(card: Path, ev: dict, title: str, highlight: str | None = None) -> None:
+    """Append an evaluation run (e.g. ``edgeden eval ... --compare bm3d --json``) to a model card:
+    a side-by-side table when the run compared peers or other presets."""
     text = card.read_text().rstrip("\n")
-    card.write_text(text + "\n\n## " + title + "\n\n" + "\n".join(eval_table(ev)) + "\n")
+    side = ev.get("peers") or ev.get("presets_compared")
+    body = side_by_side_table(ev, highlight) if side else eval_table(ev)
+    card.write_text(text + "\n\n## " + title + "\n\n" + "\n".join(body) + "\n")
 
 
 

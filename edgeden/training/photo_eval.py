@@ -14,7 +14,7 @@ does (tiled, told the true sigma) -- is shown to the classifier as the product s
 uncertain, and the photo shows none of the classes or another one), top-1 accuracy on the
 photos that show one of the classes, the AUROC of the score separating those from the
 ``none`` photos, and the expected calibration error of the top-1 probability over all photos
-(a ``none`` photo's label is always wrong).
+(a ``none`` photo's label is always wrong), and over the in-class photos alone.
 """
 from __future__ import annotations
 
@@ -128,8 +128,9 @@ def photo_metrics(logits: torch.Tensor, labels, class_names, temperature: float,
     """The photo-set figures (module docstring) for (N, K) logits and N labels (class name or
     "none"). A photo is flagged uncertain when its score (:func:`edgeden.classify.ood_score`) is
     below ``threshold``. Returns {"photos", "in_class", "confident_wrong" (count),
-    "confident_wrong_frac", "top1_in_class" (fraction), "top1_in_class_n", "auroc", "ece",
-    "flagged_none_frac" (none photos flagged), "flagged_in_class_frac"}."""
+    "confident_wrong_frac", "top1_in_class" (fraction), "top1_in_class_n", "auroc", "ece" (over
+    all photos: is the top-1 label right), "ece_in_class" (over the in-class photos: the class
+    probabilities' calibration), "flagged_none_frac" (none photos flagged), "flagged_in_class_frac"}."""
     from edgeden.classify import calibrated_probs, ood_score
 
     idx = {c: i for i, c in enumerate(class_names)}
@@ -141,12 +142,16 @@ def photo_metrics(logits: torch.Tensor, labels, class_names, temperature: float,
     inc = y >= 0
     correct = pred == y
     wrong_confident = (~flagged) & (~correct)
-    edges = np.linspace(0, 1, bins + 1)
-    ece = 0.0
-    for lo, hi in zip(edges[:-1], edges[1:]):
-        m = (conf > lo) & (conf <= hi)
-        if m.any():
-            ece += m.mean() * abs(correct[m].mean() - conf[m].mean())
+    def ece_of(sel):
+        c, k = conf[sel], correct[sel]
+        e = 0.0
+        for lo, hi in zip(np.linspace(0, 1, bins + 1)[:-1], np.linspace(0, 1, bins + 1)[1:]):
+            m = (c > lo) & (c <= hi)
+            if m.any():
+                e += m.mean() * abs(k[m].mean() - c[m].mean())
+        return e
+
+    ece = ece_of(np.ones_like(inc))
     return {"photos": int(len(y)), "in_class": int(inc.sum()),
             "confident_wrong": int(wrong_confident.sum()),
             "confident_wrong_frac": round(float(wrong_confident.mean()), 4),
@@ -154,5 +159,6 @@ def photo_metrics(logits: torch.Tensor, labels, class_names, temperature: float,
             "top1_in_class_n": int(correct[inc].sum()),
             "auroc": round(auroc(sc[inc], sc[~inc]), 4),
             "ece": round(float(ece), 4),
+            "ece_in_class": round(float(ece_of(inc)), 4) if inc.any() else float("nan"),
             "flagged_none_frac": round(float(flagged[~inc].mean()), 4) if (~inc).any() else float("nan"),
             "flagged_in_class_frac": round(float(flagged[inc].mean()), 4) if inc.any() else float("nan")}

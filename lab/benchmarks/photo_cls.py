@@ -114,10 +114,12 @@ def choose(preset: str, run: str | None, views_of: str | None = None, max_wrong:
         r = P.photo_metrics(lg[m], labels, names, 1.0, 0.0)
         return (r["top1_in_class"], r["auroc"])
     view = max(METHODS, key=key)
-    # 2. temperature: least ECE on the dev photos (a "none" photo's label is always wrong)
+    # 2. temperature: least NLL of the true class on the dev photos that show one (the class
+    # probabilities' calibration; "none" is the score's and the threshold's job)
     grid = np.exp(np.linspace(np.log(0.25), np.log(8.0), 61))
-    ece = [P.photo_metrics(lg[view], labels, names, float(t), 0.0)["ece"] for t in grid]
-    temp = float(grid[int(np.argmin(ece))])
+    zin, yin = lg[view][torch.from_numpy(y >= 0)].double(), torch.from_numpy(y[y >= 0])
+    nll = [float(torch.nn.functional.cross_entropy(zin / float(t), yin)) for t in grid]
+    temp = float(grid[int(np.argmin(nll))])
     # 3. score: best AUROC (in-class vs none) at that temperature
     score = max(("msp", "energy"), key=lambda sk: P.photo_metrics(lg[view], labels, names, temp, 0.0, sk)["auroc"])
     # 4. threshold: the lowest with at most max_wrong confident wrong labels on dev
@@ -135,7 +137,7 @@ def choose(preset: str, run: str | None, views_of: str | None = None, max_wrong:
     thr = round(thr if thr is not None else float(cands[-1]), 4)
     choice = {"view": view, "score": score, "temperature": round(temp, 4), "threshold": thr,
               "chosen_on": "bsds500-train dev split (every 4th photo), levels " + ", ".join(map(str, meta["levels"])),
-              "rule": f"view: most in-class right; T: least photo ECE; score: best AUROC; threshold: lowest with "
+              "rule": f"view: most in-class right; T: least NLL on the in-class photos; score: best AUROC; threshold: lowest with "
                       f"confident wrong <= {max_wrong:.4f} on dev"}
     # the trade-off curve on dev, thinned to ~12 rows
     qs = np.quantile(sc, np.linspace(0.05, 0.95, 10)).tolist() + [thr]
@@ -178,7 +180,7 @@ def main(argv=None) -> None:
             for lv, r in f.items():
                 if lv != "photos":
                     print(f"{sets:>8} L{lv:<3} conf.wrong {r['confident_wrong']}/{r['photos']} top1 in-class "
-                          f"{r['top1_in_class_n']}/{r['in_class']} AUROC {r['auroc']:.3f} ECE {r['ece']:.3f} "
+                          f"{r['top1_in_class_n']}/{r['in_class']} AUROC {r['auroc']:.3f} ECE {r['ece']:.3f}/{r['ece_in_class']:.3f} "
                           f"flagged none {r['flagged_none_frac']:.2f} in-class {r['flagged_in_class_frac']:.2f}")
         return
     from edgeden.presets import get_preset

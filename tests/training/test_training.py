@@ -368,3 +368,42 @@ def test_checkpoint_ids_are_verified_by_sha256(tmp_path, monkeypatch):
         load_init("ckpt:w")
     with pytest.raises(ValueError, match="preset:NAME, ckpt:ID"):
         load_init("lab/checkpoints/w.safetensors")  # a repository path is not a reference
+
+
+def test_outlier_exposure_loss_pulls_none_images_to_uniform():
+    """Images labelled -1 (none of the classes) add loss.oe x the cross-entropy of their softmax
+    to the uniform distribution (Hendrycks et al. 2019); they are left out of the class CE."""
+    import math
+
+    import torch
+
+    from edgeden.training.recipe import Recipe
+    from edgeden.training.trainer import recipe_loss
+
+    r = Recipe(name="t", arch="mb2.5-m", domain="srgb", loss={"ce": 1.0, "oe": 0.5})
+    flat = torch.zeros(2, 10)
+    peaked = flat.clone()
+    peaked[:, 3] = 8.0
+    none = torch.tensor([-1, -1])
+    assert abs(float(recipe_loss(r, flat, None, None, none)) - 0.5 * math.log(10)) < 1e-5  # the minimum
+    assert float(recipe_loss(r, peaked, None, None, none)) > 2.0
+    # mixed: class CE on the labelled image only, OE on the other
+    mixed = recipe_loss(r, peaked, None, None, torch.tensor([3, -1]))
+    ce = torch.nn.functional.cross_entropy(peaked[:1], torch.tensor([3]))
+    oe = -torch.log_softmax(peaked[1:], -1).mean()
+    assert abs(float(mixed) - float(ce + 0.5 * oe)) < 1e-5
+
+
+def test_photo_views_for_training_balance_in_class_and_none(shared_data):
+    import torch
+
+    from edgeden.training import data as D
+    from edgeden.training.photo_eval import load_labels
+
+    rows = load_labels(("bsds500-train",), "train")
+    names = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+    assert len(rows) == 323 and not set(load_labels(("bsds500-train",), "dev")) & set(rows)
+    bank = D.PhotoViewBank(rows[:60], names, in_class_frac=0.5)
+    v, lab = bank.batch(20, torch.Generator().manual_seed(0))
+    assert v.shape == (20, 3, 32, 32) and 0 <= float(v.min()) and float(v.max()) <= 1
+    assert int((lab >= 0).sum()) == 10 and int((lab == -1).sum()) == 10
