@@ -43,9 +43,10 @@ for _mod in (denoise, models, info, preview, calibrate, bench):
 
 from edgeden.cli import eval as _eval  # noqa: E402
 from edgeden.cli import export as _export
+from edgeden.cli import search as _search
 from edgeden.cli import train as _train
 
-for _mod in (_train, _export, _eval):
+for _mod in (_train, _export, _eval, _search):
     _mod.register(app)
 
 

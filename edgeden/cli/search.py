@@ -1,0 +1,90 @@
+"""``edgeden search``: DC-NAS, a latency-targeted architecture search on this machine
+(docs/search.md; :mod:`edgeden.training.search`)."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+
+def _size(text: str) -> tuple[int, int]:
+    try:
+        parts = [int(v) for v in text.lower().replace("*", "x").split("x")]
+    except ValueError:
+        parts = []
+    if len(parts) == 1:
+        parts = parts * 2
+    if len(parts) != 2 or min(parts) < 1:
+        raise typer.BadParameter(f"{text!r}: expected HxW in pixels, e.g. 256x256")
+    return parts[0], parts[1]
+
+
+def search_cmd(
+    target_ms: Annotated[float, typer.Option("--target-ms", min=0.0, help="Target latency in ms per image of --size (per megapixel with --per-mp).")],
+    size: Annotated[str, typer.Option("--size", help="HxW of the image (or tile) the target refers to; the latency table is measured at it.")] = "256x256",
+    per_mp: Annotated[bool, typer.Option("--per-mp", help="--target-ms is per megapixel (scaled to --size).")] = False,
+    task: Annotated[str, typer.Option("--task", help="denoise (a denoiser) or joint (denoiser + classifier, DC-NAS).")] = "denoise",
+    budget_hours: Annotated[float, typer.Option("--budget-hours", min=0.0, help="Wall-clock bound of the whole search, table included.")] = 1.0,
+    device: Annotated[str, typer.Option("--device", help="Torch device the latency is measured and searched on: cpu, cuda, cuda:1 ...")] = "cpu",
+    out: Annotated[Path, typer.Option("--out", help="Folder for lut.json, search_log.jsonl, pareto.md/json, recipe.yaml.")] = Path("search"),
+    steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Search steps (default: as many as the budget allows).")] = None,
+    ops: Annotated[int, typer.Option("--ops", help="Candidate blocks per position: 4, 6 or 8 (the paper's Suppl. B sets; 4 has no SE).")] = 4,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads (measured with, and recorded in the table).")] = None,
+    lut: Annotated[Optional[Path], typer.Option("--lut", help="Reuse a latency table (lut.json of an earlier search with the same space and size).")] = None,
+    repeats: Annotated[int, typer.Option("--repeats", min=1, help="Timed calls per table entry (median).")] = 30,
+    warmup: Annotated[int, typer.Option("--warmup", min=0, help="Untimed calls per table entry first.")] = 10,
+    data: Annotated[Optional[str], typer.Option("--data", help="Training photos folder (denoise) or labelled .npz (joint); default: the base recipe's.")] = None,
+    patch: Annotated[int, typer.Option("--patch", min=16, help="Training crop size of the search (denoise).")] = 64,
+    batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size of the search.")] = 8,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+) -> None:
+    """Search a DC-NAS denoiser (or joint model) for a latency target on this machine; writes a
+    training recipe of the architecture found."""
+    from edgeden.cli.common import fail
+
+    hw = _size(size)
+    if task not in ("denoise", "joint"):
+        fail(f"--task must be denoise or joint, got {task!r}", 2)
+    if ops not in (4, 6, 8):
+        fail(f"--ops must be 4, 6 or 8, got {ops}", 2)
+    if target_ms <= 0:
+        fail("--target-ms must be positive", 2)
+    if lut is not None and not lut.is_file():
+        fail(f"no such latency table: {lut}", 2)
+    from edgeden.training.search import SearchConfig, run_search
+
+    dkey = {}
+    if data:
+        dkey = {"file": data} if task == "joint" else {"train": data}
+    cfg = SearchConfig(target_ms=target_ms, size=hw, per_mp=per_mp, task=task, ops=ops, budget_hours=budget_hours,
+                       steps=steps, device=device, threads=threads, data=dkey, patch=patch, batch=batch, seed=seed,
+                       lut_warmup=warmup, lut_repeats=repeats, lut=str(lut) if lut else None)
+
+    def progress(what: str, info: dict) -> None:
+        if what == "lut":
+            typer.echo(f"measuring the latency table at {hw[0]}x{hw[1]} on {device} ...", err=True)
+        elif what == "lut_done":
+            lo, hi = info["range_ms"]
+            typer.echo(f"space spans {lo:.2f} .. {hi:.2f} ms; target {info['target_ms']:.2f} ms"
+                       + ("" if lo <= info["target_ms"] <= hi else "  (outside: the nearest network is taken)"), err=True)
+        elif what == "step":
+            typer.echo(f"step {info['step']}/{info['of']} {info['phase']}: loss {info['loss_w']:.4f}, "
+                       f"arg-max network {info['argmax_ms']:.2f} ms", err=True)
+        elif what == "pareto":
+            typer.echo(f"measuring {info['candidates']} candidate networks ...", err=True)
+
+    try:
+        res = run_search(cfg, out, progress)
+    except (FileNotFoundError, ValueError) as e:
+        fail(str(e))
+    c = res["chosen"]
+    typer.echo(f"chosen: predicted {c['predicted_ms']:.2f} ms, measured {c['measured_ms']:.2f} ms "
+               f"({c['measured_vs_target_pct']:+.1f}% of the {res['target_ms']:.2f} ms target), "
+               f"quick PSNR {c['psnr']} dB" + (f", accuracy {c.get('acc')}" if task == "joint" else ""))
+    typer.echo(f"{res['steps']} steps ({res['stopped']}); recipe: {res['recipe']} (edgeden train {res['recipe']})")
+    typer.echo(f"table, log and Pareto table in {out}")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("search")(search_cmd)
