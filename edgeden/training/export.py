@@ -221,18 +221,25 @@ def classifier_block(joint: dict, run_name: str, class_list: str, photos: dict |
              "temperature": cal["temperature"], "threshold": UNCERTAIN_BELOW, "method": METHOD.format(s=32),
              "ece_test": {"before": cal["ece_before"], "after": cal["ece_after"]}}
     if photos:
-        block.update({"view": photos["view"], "score": photos["score"], "temperature": photos["temperature"],
-                      "threshold": photos["threshold"],
-                      "method": METHODS[photos["view"]].format(s=32) + ", logits averaged with their mirror images",
-                      "chosen_on": photos["chosen_on"],
-                      "photos": {sets: {lv: {k: r[k] for k in ("confident_wrong", "top1_in_class_n", "in_class",
-                                                                 "auroc", "ece", "flagged_in_class_frac")}
-                                        for lv, r in f.items() if lv != "photos"} | {"photos": f["photos"]}
-                                 for sets, f in photos["figures"].items()}})
         block["cifar_temperature"] = cal["temperature"]
+        block.update(photo_settings(photos))
     table = {n: [{k: round(v, 4) for k, v in r.items() if k in ("sigma", "acc", "psnr", "ssim")} for r in m["rows"]]
              for n, m in joint["models"].items()}
     return block, table
+
+
+def photo_settings(photos: dict) -> dict:
+    """The classifier-block keys set from a photo-set choice (``lab/benchmarks/photo_cls.py
+    choose``): view, score, temperature, threshold, method, chosen_on, and the figures."""
+    from edgeden.classify import METHODS
+
+    keep = ("confident_wrong", "top1_in_class_n", "in_class", "auroc", "ece", "ece_in_class", "flagged_in_class_frac")
+    return {"view": photos["view"], "score": photos["score"], "temperature": photos["temperature"],
+            "threshold": photos["threshold"],
+            "method": METHODS[photos["view"]].format(s=32) + ", logits averaged with their mirror images",
+            "chosen_on": photos["chosen_on"],
+            "photos": {sets: {lv: {k: r[k] for k in keep} for lv, r in f.items() if lv != "photos"}
+                       | {"photos": f["photos"]} for sets, f in photos["figures"].items()}}
 
 
 def photo_section(photos: dict) -> list[str]:
@@ -245,14 +252,16 @@ def photo_section(photos: dict) -> list[str]:
              "scoring under the threshold is `uncertain` and labelled `none` (none of these). Levels: 0 = the "
              "clean photo, 25 / 50 = AWGN of that sigma denoised by this preset first. Labels: "
              "edgeden/training/labels/photo_labels.csv.", "",
-             "| set | level | confident wrong | top-1 in-class | AUROC (in-class vs none) | ECE | in-class flagged |",
+             "| set | level | confident wrong | top-1 in-class | AUROC (in-class vs none) | ECE all / in-class | "
+             "in-class flagged |",
              "|---|---|---|---|---|---|---|"]
     for sets, f in photos["figures"].items():
         for lv, r in f.items():
             if lv == "photos":
                 continue
             lines.append(f"| {names.get(sets, sets)} | {lv} | {r['confident_wrong']} / {r['photos']} | "
-                         f"{r['top1_in_class_n']} / {r['in_class']} | {r['auroc']:.3f} | {r['ece']:.3f} | "
+                         f"{r['top1_in_class_n']} / {r['in_class']} | {r['auroc']:.3f} | {r['ece']:.3f} / "
+                         f"{r['ece_in_class']:.3f} | "
                          f"{100 * r['flagged_in_class_frac']:.0f}% |")
     lines += ["", "Trade-off on the dev split (all levels pooled): the threshold against the share of photos "
               "with a confident wrong label and the share of in-class photos flagged `none`.", "",

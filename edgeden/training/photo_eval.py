@@ -113,6 +113,17 @@ def collect_views(preset_name: str, rows, levels=(0, 25, 50), seed: int = 0, on_
     return {lv: torch.stack(v) for lv, v in out.items()}
 
 
+def synthetic_textures(h: int = 240, w: int = 360) -> dict[str, np.ndarray]:
+    """Images that show no object, which a classifier must answer "none" for: a flat grey
+    frame, fine stripes, a checkerboard and white noise. (H, W, 3) float32 in [0, 1]."""
+    yy, xx = np.mgrid[0:h, 0:w].astype(np.float32)
+    rng = np.random.default_rng(0)
+    return {"grey": np.full((h, w, 3), 0.5, np.float32),
+            "stripes": np.repeat((0.5 + 0.5 * np.sin(xx / 3.0))[..., None], 3, -1),
+            "checker": np.repeat((((yy // 12) + (xx // 12)) % 2)[..., None], 3, -1).astype(np.float32),
+            "noise": rng.random((h, w, 3), dtype=np.float32)}
+
+
 def auroc(pos: np.ndarray, neg: np.ndarray) -> float:
     """Area under the ROC curve of a score separating ``pos`` from ``neg`` (ties count half):
     the probability that a random positive scores above a random negative."""

@@ -120,25 +120,32 @@ def choose(preset: str, run: str | None, views_of: str | None = None, max_wrong:
     zin, yin = lg[view][torch.from_numpy(y >= 0)].double(), torch.from_numpy(y[y >= 0])
     nll = [float(torch.nn.functional.cross_entropy(zin / float(t), yin)) for t in grid]
     temp = float(grid[int(np.argmin(nll))])
-    # 3. score: best AUROC (in-class vs none) at that temperature
-    score = max(("msp", "energy"), key=lambda sk: P.photo_metrics(lg[view], labels, names, temp, 0.0, sk)["auroc"])
-    # 4. threshold: the lowest with at most max_wrong confident wrong labels on dev
-    from edgeden.classify import ood_score
+    # 3. per score, the threshold: the lowest with at most max_wrong confident wrong labels on
+    # dev, raised if needed so that synthetic textures (no object at all) are flagged too
+    from edgeden.classify import ood_score, photo_views
 
+    tex = torch.stack([photo_views(im, 32, "multi") for im in P.synthetic_textures().values()])
+    tex_lg = P.views_logits(net, tex, view, nm)
+
+    def threshold_for(sk):
+        sc = np.sort(ood_score(lg[view], temp, sk).numpy())
+        t_hi = float(ood_score(tex_lg, temp, sk).max()) + 1e-4  # every texture below this
+        for t in np.unique(np.concatenate([sc, sc + 1e-6])):
+            if P.photo_metrics(lg[view], labels, names, temp, float(t), sk)["confident_wrong_frac"] <= max_wrong:
+                return max(float(t), t_hi), float(t) < t_hi
+        return max(float(sc[-1]) + 1e-6, t_hi), True
+
+    # 4. the score: best AUROC (in-class vs none) on dev; ties to msp (bounded, readable)
+    score = max(("msp", "energy"), key=lambda sk: P.photo_metrics(lg[view], labels, names, temp, 0.0, sk)["auroc"])
+    thr, raised = threshold_for(score)
+    thr = round(thr, 4)
     sc = np.sort(ood_score(lg[view], temp, score).numpy())
-    cands = np.unique(np.concatenate([sc, sc + 1e-6]))
-    thr = None
-    curve = []
-    for t in cands:
-        r = P.photo_metrics(lg[view], labels, names, temp, float(t), score)
-        curve.append((float(t), r["confident_wrong_frac"], r["flagged_in_class_frac"]))
-        if thr is None and r["confident_wrong_frac"] <= max_wrong:
-            thr = float(t)
-    thr = round(thr if thr is not None else float(cands[-1]), 4)
     choice = {"view": view, "score": score, "temperature": round(temp, 4), "threshold": thr,
               "chosen_on": "bsds500-train dev split (every 4th photo), levels " + ", ".join(map(str, meta["levels"])),
               "rule": f"view: most in-class right; T: least NLL on the in-class photos; score: best AUROC; threshold: lowest with "
-                      f"confident wrong <= {max_wrong:.4f} on dev"}
+                      f"confident wrong <= {max_wrong:.4f} on dev"
+                      + (", raised to flag four synthetic textures (grey, stripes, checkerboard, noise)" if raised else
+                         "; the synthetic textures are flagged at it")}
     # the trade-off curve on dev, thinned to ~12 rows
     qs = np.quantile(sc, np.linspace(0.05, 0.95, 10)).tolist() + [thr]
     choice["tradeoff_dev"] = [{"threshold": round(float(t), 4), **{k: v for k, v in P.photo_metrics(
@@ -156,9 +163,37 @@ def choose(preset: str, run: str | None, views_of: str | None = None, max_wrong:
     return choice
 
 
+def apply(preset: str, choice_file: str) -> None:
+    """Write a choice into a shipped preset whose weights did not change (its YAML's classifier
+    block and its card's photo section); a retrained preset gets them from ``edgeden export
+    --photos`` instead."""
+    import yaml
+
+    from edgeden.presets import PRESET_DIR, get_preset
+    from edgeden.training.export import photo_section, photo_settings
+
+    choice = json.loads(Path(choice_file).read_text())
+    if choice["weights"] != get_preset(preset).weights:
+        raise SystemExit(f"{choice_file} was chosen for {choice['weights']}, not {preset}'s weights")
+    yml = PRESET_DIR / f"{preset}.yaml"
+    doc = yaml.safe_load(yml.read_text())
+    doc["classifier"].setdefault("cifar_temperature", doc["classifier"]["temperature"])
+    doc["classifier"].update(photo_settings(choice))
+    yml.write_text(yaml.safe_dump(doc, sort_keys=False))
+    card = PRESET_DIR / "cards" / f"{preset}.md"
+    text = card.read_text()
+    head = "## On photographs"
+    if head in text:  # replace the old section (up to the next "## ")
+        a = text.index(head)
+        b = text.find("\n## ", a + 1)
+        text = text[:a] + (text[b + 1:] if b >= 0 else "")
+    card.write_text(text.rstrip("\n") + "\n\n" + "\n".join(photo_section(choice)))
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser()
-    ap.add_argument("cmd", choices=["collect", "table", "choose"])
+    ap.add_argument("cmd", choices=["collect", "table", "choose", "apply"])
+    ap.add_argument("--choice", default=None, help="apply: the choose --out file")
     ap.add_argument("--run", default=None, help="a training run folder: its last.safetensors")
     ap.add_argument("--views-of", default=None, help="use the views cached for this preset")
     ap.add_argument("--out", default=None)
@@ -169,6 +204,9 @@ def main(argv=None) -> None:
     a = ap.parse_args(argv)
     if a.cmd == "collect":
         print(collect(a.preset, a.sets))
+        return
+    if a.cmd == "apply":
+        apply(a.preset, a.choice)
         return
     if a.cmd == "choose":
         c = choose(a.preset, a.run, a.views_of)
