@@ -50,7 +50,13 @@ def merge(chunks: list[dict], data: str) -> dict:
                 out[k] = round(sum(ni * r[k] for ni, r in zip(n, rows)) / total, 4)
         results.append(out)
     first = chunks[0]
-    return {"preset": first["preset"], "data": data, "images": total, "seed": first["seed"],
+    side = {}
+    for key in ("peers", "presets_compared", "protocol"):  # what was compared: the same in every chunk
+        if key in first:
+            if any(c.get(key) != first[key] for c in chunks):
+                raise ValueError(f"chunks differ in {key}")
+            side[key] = first[key]
+    return {**side, "preset": first["preset"], "data": data, "images": total, "seed": first["seed"],
             "threads": first["threads"], "precision": first.get("precision"),
             "conv_peak_gflops": round(min(c["conv_peak_gflops"] for c in chunks), 1),
             "chunks": [{k: c[k] for k in ("data", "start", "images", "seed") if k in c} for c in chunks],
