@@ -98,20 +98,6 @@ def classification_field(logits: torch.Tensor, temperature: float, class_names: 
             "threshold": threshold, "temperature": round(float(temperature), 4), "method": method}
 
 
-def thumbnail(render_hwc, size: int = 32) -> torch.Tensor:
-    """A photo as a classifier trained on small images sees it: the whole frame, area-averaged
-    to ``size`` x ``size`` (aspect not kept, as CIFAR's 32x32 crops fill the frame).
-
-    render_hwc: (H, W, 3) sRGB, float in [0, 1] or uint16/uint8. Returns (1, 3, size, size) float32.
-    """
-    import numpy as np
-
-    a = np.asarray(render_hwc)
-    scale = {np.dtype(np.uint16): 65535.0, np.dtype(np.uint8): 255.0}.get(a.dtype, 1.0)
-    t = torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float() / scale
-    return torch.nn.functional.adaptive_avg_pool2d(t, size).clamp(0, 1)
-
-
 #: How a full-size photo can be shown to a 32x32 classifier (:func:`photo_views`).
 VIEWS = ("frame", "centre", "multi")
 
@@ -120,7 +106,7 @@ def photo_views(render_hwc, size: int = 32, method: str = "frame") -> torch.Tens
     """The ``size`` x ``size`` views of a photo the classifier sees, area-averaged.
 
     render_hwc: (H, W, 3) sRGB, float in [0, 1] or uint16/uint8. method:
-      ``frame``   the whole frame squashed to a square (:func:`thumbnail`);
+      ``frame``   the whole frame squashed to a square (CIFAR's 32x32 images fill the frame);
       ``centre``  the central square (side = the short edge);
       ``multi``   both of those plus the central square of 0.6 x the short edge (a subject
                   smaller than the frame), their logits averaged by the caller.

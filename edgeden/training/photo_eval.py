@@ -6,7 +6,7 @@ file's header). ``bsds500-train`` photos may be trained and tuned on (split into
 ``dev`` here, every 4th photo dev); ``cbsd68`` + ``mcmaster`` are the reported photo set and
 ``kodak24`` is reported beside it: neither is trained or tuned on.
 
-Protocol (:func:`photo_logits`): each photo at each level -- ``0`` the clean photo, ``S > 0``
+Protocol (:func:`collect_views`, :func:`views_logits`): each photo at each level -- ``0`` the clean photo, ``S > 0``
 seeded AWGN of sigma S (0..255 units) denoised by the preset exactly as ``edgeden denoise``
 does (tiled, told the true sigma) -- is shown to the classifier as the product shows it
 (:func:`edgeden.classify.photo_views`, mirror images averaged). The figures
@@ -142,7 +142,7 @@ def photo_metrics(logits: torch.Tensor, labels, class_names, temperature: float,
     "confident_wrong_frac", "top1_in_class" (fraction), "top1_in_class_n", "auroc", "ece" (over
     all photos: is the top-1 label right), "ece_in_class" (over the in-class photos: the class
     probabilities' calibration), "flagged_none_frac" (none photos flagged), "flagged_in_class_frac"}."""
-    from edgeden.classify import calibrated_probs, ood_score
+    from edgeden.classify import calibrated_probs, expected_calibration_error, ood_score
 
     idx = {c: i for i, c in enumerate(class_names)}
     y = np.array([idx.get(lab, -1) for lab in labels])
@@ -154,13 +154,8 @@ def photo_metrics(logits: torch.Tensor, labels, class_names, temperature: float,
     correct = pred == y
     wrong_confident = (~flagged) & (~correct)
     def ece_of(sel):
-        c, k = conf[sel], correct[sel]
-        e = 0.0
-        for lo, hi in zip(np.linspace(0, 1, bins + 1)[:-1], np.linspace(0, 1, bins + 1)[1:]):
-            m = (c > lo) & (c <= hi)
-            if m.any():
-                e += m.mean() * abs(k[m].mean() - c[m].mean())
-        return e
+        lab = torch.from_numpy(np.where(y[sel] >= 0, y[sel], -1))  # -1 never equals a prediction
+        return expected_calibration_error(torch.from_numpy(p[sel]), lab, bins)
 
     ece = ece_of(np.ones_like(inc))
     return {"photos": int(len(y)), "in_class": int(inc.sum()),
