@@ -61,6 +61,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import threading
 import unicodedata
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -540,5 +541,182 @@ def run_jobs(jobs: list[Job], process: Callable[[Job], float], skip: Callable[[J
             rep.failed.append((job.input, msg))
             if on_file:
                 on_file(job, "failed", msg)
+    rep.seconds = time.perf_counter() - t0
+    return rep
+
+
+class BatchStopped(Exception):
+    """Raised inside a step of :func:`run_jobs_staged` when the batch is being stopped (Ctrl-C in
+    the calling thread); a step that polls ``stop`` raises it to end early."""
+
+
+@dataclass
+class _Item:
+    index: int
+    job: Job
+    state: Any = None
+    status: str = "running"  # running, done, skipped, failed
+    message: str | None = None
+    error: BaseException | None = None
+    megapixels: float = 0.0
+
+
+def run_jobs_staged(jobs: list[Job], steps: Sequence[Callable[[Job, Any], Any]], skip: Callable[[Job], bool],
+                    close: Callable[[Job, Any, BaseException | None], None] | None = None,
+                    on_file: Callable[[Job, str, str | None], None] | None = None, debug: bool = False,
+                    depth: int = 2, stop: threading.Event | None = None) -> BatchReport:
+    """Run each job as a chain of ``steps``, each step in its own thread, so the steps of
+    neighbouring jobs overlap (e.g. decoding the next file and writing the previous one while
+    this one is denoised). Same report, callbacks and failure rules as :func:`run_jobs`.
+
+    steps: ``steps[0](job, None) -> state``, ``steps[i](job, state) -> state``, and the last
+    returns the job's megapixels (float). A step's state goes to the next step's thread through
+    a queue of one. ``close(job, state, error)`` is called once for every job whose first step
+    returned, after its last step (error None) or after the step that failed; a failure inside
+    the first step is the first step's to clean up.
+    depth: at most this many jobs are between the start of their first step and their report
+    (memory is bounded by ``depth`` images). ``skip(job)`` is asked just before a job starts.
+    Jobs are reported (``on_file``) in their order, from the calling thread. On Ctrl-C in the
+    calling thread the steps stop at their next check (``stop`` is set; a step may poll it),
+    every started job is closed with the KeyboardInterrupt, and it is raised again.
+    """
+    import queue
+    import time
+
+    if depth < 1 or len(steps) < 2:
+        raise ValueError(f"need depth >= 1 and at least two steps, got depth {depth}, {len(steps)} step(s)")
+    rep = BatchReport()
+    t0 = time.perf_counter()
+    stop = stop or threading.Event()
+    slots = threading.Semaphore(depth)
+    nsteps = len(steps)
+    queues: list[queue.Queue] = [queue.Queue(maxsize=1) for _ in range(nsteps)]  # into step i (i >= 1)
+    done: queue.Queue = queue.Queue()
+
+    def put(q: queue.Queue, item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def finish(item: _Item, error: BaseException | None) -> None:
+        if close is not None and item.state is not None:
+            try:
+                close(item.job, item.state, error)
+            except Exception as e:  # noqa: BLE001 - a failing cleanup fails the job, not the batch
+                if error is None:
+                    item.status, item.error, item.message = "failed", e, describe_error(e)
+        item.state = None
+
+    def fail(item: _Item, e: BaseException, first: bool) -> None:
+        if isinstance(e, BusyError):  # another live run is doing this file: not ours to fail
+            item.status, item.message = "skipped", str(e)
+        else:
+            item.status, item.error, item.message = "failed", e, describe_error(e)
+        if not first:
+            finish(item, e)
+
+    def feeder() -> None:
+        for i, job in enumerate(jobs):
+            while not slots.acquire(timeout=0.05):
+                if stop.is_set():
+                    return
+            if stop.is_set():
+                return
+            item = _Item(i, job)
+            try:
+                if skip(job):
+                    item.status = "skipped"
+                else:
+                    item.state = steps[0](job, None)
+            except BatchStopped:
+                return
+            except KeyboardInterrupt:
+                return
+            except Exception as e:  # noqa: BLE001
+                fail(item, e, first=True)
+            if not put(queues[1] if nsteps > 1 else done, item):
+                finish(item, KeyboardInterrupt())
+                return
+        put(queues[1] if nsteps > 1 else done, None)
+
+    def worker(k: int) -> None:
+        last = k == nsteps - 1
+        while True:
+            try:
+                item = queues[k].get(timeout=0.05)
+            except queue.Empty:
+                if stop.is_set():
+                    return
+                continue
+            if item is None:
+                put(done if last else queues[k + 1], None)
+                return
+            if item.status == "running":
+                if stop.is_set():
+                    finish(item, KeyboardInterrupt())
+                    return
+                try:
+                    r = steps[k](item.job, item.state)
+                    if last:
+                        item.megapixels, item.status = float(r), "done"
+                        finish(item, None)
+                    else:
+                        item.state = r
+                except (BatchStopped, KeyboardInterrupt) as e:
+                    finish(item, KeyboardInterrupt() if isinstance(e, BatchStopped) else e)
+                    return
+                except Exception as e:  # noqa: BLE001
+                    fail(item, e, first=False)
+            if not put(done if last else queues[k + 1], item):
+                finish(item, KeyboardInterrupt())
+                return
+
+    threads = [threading.Thread(target=feeder, name="edgeden-step0", daemon=True)]
+    threads += [threading.Thread(target=worker, args=(k,), name=f"edgeden-step{k}", daemon=True)
+                for k in range(1, nsteps)]
+    for th in threads:
+        th.start()
+    try:
+        while True:
+            try:
+                item = done.get(timeout=0.1)
+            except queue.Empty:
+                if not any(th.is_alive() for th in threads) and done.empty():
+                    break  # every thread ended without a final marker: stopped
+                continue
+            if item is None:
+                break
+            slots.release()
+            if item.status == "done":
+                rep.megapixels += item.megapixels
+                rep.done.append(item.job.input)
+            elif item.status == "skipped":
+                rep.skipped.append(item.job.input)
+            else:
+                if debug and item.error is not None:
+                    stop.set()
+                    raise item.error
+                rep.failed.append((item.job.input, item.message or "failed"))
+            if on_file:
+                on_file(item.job, item.status, item.message)
+    except BaseException:
+        stop.set()
+        for th in threads:  # let each step reach its next check (a tile, a file) and close its job
+            th.join(timeout=10.0)
+        for q in queues[1:]:  # jobs handed on but not started by the next step: closed too
+            while True:
+                try:
+                    left = q.get_nowait()
+                except queue.Empty:
+                    break
+                if left is not None and left.status == "running":
+                    finish(left, KeyboardInterrupt())
+        raise
+    finally:
+        stop.set()
     rep.seconds = time.perf_counter() - t0
     return rep

@@ -350,47 +350,114 @@ class FileResult:
     classification: dict | None = None
 
 
-def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module, preset: Preset,
-                 opts: DenoiseOptions | None = None, on_tile: ProgressFn | None = None,
-                 classifier: Any = None, record: dict | None = None) -> FileResult:
-    """Denoise one file and write its outputs (image, preview, optional TIFF, sidecar).
+@dataclass
+class FileWork:
+    """One file between the stages of :func:`denoise_file` (read -> infer -> write).
 
-    path: a camera raw (DNG or any Bayer raw LibRaw reads) or a PNG/TIFF/JPEG (8/16-bit,
-    grey/RGB/RGBA). out_image: the denoised file's path (raw in -> DNG out; RGB in -> same
-    format). Raises EdgedenError subclasses for bad input (the CLI turns them into one line).
-    The input file is only read. Every output is written atomically, the sidecar last.
-    record: what makes these outputs what they are (``edgeden.batch.job_record``), stored in the
-    sidecar so a re-run knows whether they are still complete.
+    Stages of neighbouring files may run in different threads (``edgeden.batch.run_jobs`` with
+    ``jobs`` > 1): a FileWork is only ever touched by one stage at a time.
+    kind: "raw" or "rgb". raw: the decoded :class:`RawImage` (raw inputs); img: the
+    :class:`RgbImage` (RGB inputs). x: the network-domain input, packed (1, 4, H/2, W/2) linear
+    raw or (1, C, H, W) sRGB, float32 in [0, 1]; den: the denoised tensor, same shape; None
+    before/after the stage that needs it. params: the noise used. member: the array member
+    picked for this file (array presets), recorded at inference time. t: stage timings (s).
+    """
+
+    path: Path
+    out_image: Path
+    outs: Outputs
+    kind: str
+    tile: int
+    overlap: int
+    t0: float
+    t: dict[str, float] = field(default_factory=dict)
+    raw: RawImage | None = None
+    img: RgbImage | None = None
+    x: torch.Tensor | None = None
+    pad: Any = None
+    params: NoiseParams | None = None
+    den: torch.Tensor | None = None
+    member: dict | None = None
+
+
+def read_file(path: str | Path, out_image: str | Path, preset: Preset,
+              opts: DenoiseOptions | None = None) -> FileWork:
+    """Stage 1 of :func:`denoise_file`: decode the input, pack a raw, find the noise parameters.
+
+    Raises EdgedenError subclasses for bad input (unreadable, or a raw given to an sRGB preset).
     """
     from edgeden import io
 
     opts = opts or DenoiseOptions()
     path, out_image = Path(path), Path(out_image)
-    outs = outputs_for(out_image, opts)
-    tile = opts.tile if opts.tile is not None else preset.tile
-    overlap = opts.overlap if opts.overlap is not None else preset.overlap
-    t = {}
     t0 = time.perf_counter()
     kind = io.detect_kind(path)
     if kind == "raw" and preset.domain != "raw":
         raise UnsupportedInputError(
             f"preset {preset.name!r} works on RGB images; use a raw preset for camera raws (see `edgeden models`)")
-    out_image.parent.mkdir(parents=True, exist_ok=True)
+    w = FileWork(path, out_image, outputs_for(out_image, opts), kind,
+                 opts.tile if opts.tile is not None else preset.tile,
+                 opts.overlap if opts.overlap is not None else preset.overlap, t0)
+    if kind == "raw":
+        w.raw = io.read_raw(path)
+        w.t["read"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        w.x, w.pad = raw_to_packed(w.raw)
+        w.t["pack"] = time.perf_counter() - t1
+        t1 = time.perf_counter()
+        w.params = raw_noise(w.raw, w.x, opts)
+        w.t["noise"] = time.perf_counter() - t1
+    else:
+        w.img = io.read_rgb(path)
+        w.t["read"] = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        w.x = rgb_to_tensor(w.img)
+        if preset.domain == "raw":  # the noise is found in the raw domain, during inference
+            w.params = opts.noise.validate() if opts.noise is not None else None
+            w.t["noise"] = 0.0
+        else:
+            if opts.noise is not None:
+                w.params = opts.noise.validate()
+            else:
+                reasons: list[str] = []
+                w.params = _with_reasons(_estimate(w.x[0], reasons), reasons)
+            w.t["noise"] = time.perf_counter() - t1
+    return w
+
+
+def infer_file(w: FileWork, model: torch.nn.Module, preset: Preset, opts: DenoiseOptions | None = None,
+               on_tile: ProgressFn | None = None) -> FileWork:
+    """Stage 2 of :func:`denoise_file`: the network on ``w.x`` (tiled), into ``w.den``."""
+    opts = opts or DenoiseOptions()
+    t1 = time.perf_counter()
+    if w.kind == "rgb" and preset.domain == "raw":
+        w.den, w.params = denoise_srgb_with_raw_model(w.x, model, preset, w.params, w.tile, w.overlap, on_tile)
+        if opts.strength < 1.0:  # raw-domain noise does not describe the sRGB image: a plain mix
+            w.den = apply_strength(w.x, w.den, w.params, opts.strength, "linear")
+    else:
+        w.den = denoise_with_strength(w.x, model, preset, w.params, w.tile, w.overlap, on_tile, opts)
+    if preset.array:
+        w.member = {"index": model.index, "shot_range": model.shot_bounds[model.index:model.index + 2]}
+    w.t["inference"] = time.perf_counter() - t1
+    return w
+
+
+def write_file(w: FileWork, model: torch.nn.Module, preset: Preset, opts: DenoiseOptions | None = None,
+               classifier: Any = None, record: dict | None = None) -> FileResult:
+    """Stage 3 of :func:`denoise_file`: unpack, render, write the image, preview, TIFF and
+    sidecar (each atomically, the sidecar last), label with ``classifier``."""
+    from edgeden import io
+
+    opts = opts or DenoiseOptions()
+    path, outs, t = w.path, w.outs, w.t
+    params = w.params
+    w.out_image.parent.mkdir(parents=True, exist_ok=True)
     classification = None
     before = None  # the input's finished preview, for --preview-compare
-    if kind == "raw":
-        raw = io.read_raw(path)
-        t["read"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        packed, pad = raw_to_packed(raw)
-        t["pack"] = time.perf_counter() - t1
-        t1 = time.perf_counter()
-        params = raw_noise(raw, packed, opts)
-        t["noise"] = time.perf_counter() - t1
-        t1 = time.perf_counter()
-        den = denoise_with_strength(packed, model, preset, params, tile, overlap, on_tile, opts)
-        t["inference"] = time.perf_counter() - t1
-        t1 = time.perf_counter()
+    t1 = time.perf_counter()
+    if w.kind == "raw":
+        raw, packed, den, pad = w.raw, w.x, w.den, w.pad
+        w.x = w.den = None
         mosaic = packed_to_mosaic(den, pad, raw)
         t["unpack"] = time.perf_counter() - t1
         # The render feeds the preview (2048 px by default) and the DNG's thumbnail; only a TIFF,
@@ -402,7 +469,9 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         if outs.preview and opts.preview_compare:
             before = io.preview_pixels(render_packed_binned(packed, raw, pad, f), crop=crop,
                                        orientation=orientation_of(raw.exif), size=opts.preview_size)
+        del packed
         render = render_packed_binned(den, raw, pad, f)
+        del den
         thumb = _thumbnail_u8(render, 256)
         t["render"] = time.perf_counter() - t1 - t["unpack"]
         t2 = time.perf_counter()
@@ -414,28 +483,8 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         size = list(raw.shape)
         cfa = raw.cfa
     else:
-        img = io.read_rgb(path)
-        t["read"] = time.perf_counter() - t0
-        t1 = time.perf_counter()
-        x = rgb_to_tensor(img)
-        if preset.domain == "raw":
-            t["noise"] = 0.0
-            den_srgb, params = denoise_srgb_with_raw_model(
-                x, model, preset, opts.noise.validate() if opts.noise is not None else None, tile, overlap, on_tile)
-            if opts.strength < 1.0:  # raw-domain noise does not describe the sRGB image: a plain mix
-                den_srgb = apply_strength(x, den_srgb, params, opts.strength, "linear")
-            t["inference"] = time.perf_counter() - t1
-        else:
-            if opts.noise is not None:
-                params = opts.noise.validate()
-            else:
-                reasons: list[str] = []
-                params = _with_reasons(_estimate(x[0], reasons), reasons)
-            t["noise"] = time.perf_counter() - t1
-            t1 = time.perf_counter()
-            den_srgb = denoise_with_strength(x, model, preset, params, tile, overlap, on_tile, opts)
-            t["inference"] = time.perf_counter() - t1
-        t1 = time.perf_counter()
+        img, den_srgb = w.img, w.den
+        w.x = w.den = None
         channels = img.channels
         mp = img.data_hwc.shape[0] * img.data_hwc.shape[1] / 1e6
         fmt = img.format
@@ -444,7 +493,6 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         # Peak memory: the input pixels are no longer needed (the writer takes alpha and
         # metadata from ``img``); the output is clipped in place and shared by the image
         # writer and the render when both are RGB (measured 64 -> ~30 bytes per pixel).
-        del x
         if outs.preview and opts.preview_compare:  # the input's preview, before its pixels go
             before = io.preview_pixels(img.data_hwc, orientation=orientation_of(img.exif), size=opts.preview_size)
         img.data_hwc = img.data_hwc[:0, :0]
@@ -452,6 +500,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
             den_srgb.clamp_(0, 1)
         render = tensor_to_rgb(den_srgb, 3, clipped=True)
         out_hwc = render if channels == 3 else tensor_to_rgb(den_srgb, channels, clipped=True)
+        del den_srgb
         t2 = time.perf_counter()
         io.write_rgb(outs.image, out_hwc, img)
         t["image_encode"] = time.perf_counter() - t2
@@ -459,7 +508,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         classification = classifier(render)
     if outs.preview:
         t2 = time.perf_counter()
-        src_exif, crop = (raw.exif, crop) if kind == "raw" else (img.exif, None)
+        src_exif, crop = (w.raw.exif, crop) if w.kind == "raw" else (w.img.exif, None)
         io.write_preview(outs.preview, render, exif=src_exif, crop=crop, size=opts.preview_size,
                          before=before, compare=opts.preview_compare)
         t["preview"] = time.perf_counter() - t2
@@ -468,7 +517,7 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         io.write_tiff16(outs.tiff, render)
         t["tiff"] = time.perf_counter() - t2
     t["write"] = time.perf_counter() - t1
-    t["total"] = time.perf_counter() - t0
+    t["total"] = time.perf_counter() - w.t0
     if outs.sidecar:
         from edgeden.io.sidecar import write_sidecar
 
@@ -481,11 +530,10 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
                         (("image", outs.image), ("preview", outs.preview), ("tiff", outs.tiff))},
             "preset": {"name": preset.name, "arch": preset.arch, "domain": preset.domain,
                        "weights_sha256": preset.sha256,
-                       **({"array_member": {"index": model.index, "shot_range": model.shot_bounds[model.index:model.index + 2]}}
-                          if preset.array else {})},
+                       **({"array_member": w.member} if w.member is not None else {})},
             "noise": params.to_dict(),
             "strength": {"value": float(opts.strength), "method": opts.strength_method},
-            "tiling": {"tile": tile, "overlap": overlap},
+            "tiling": {"tile": w.tile, "overlap": w.overlap},
             "precision": precision_name(),
             "backend": describe_backend(model),
             "timings_s": {k: round(v, 4) for k, v in t.items()},
@@ -495,6 +543,25 @@ def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module
         })
         t = {**t, "sidecar": time.perf_counter() - t2}  # after the sidecar: FileResult only
     return FileResult(path, outs, mp, params, t, classification)
+
+
+def denoise_file(path: str | Path, out_image: str | Path, model: torch.nn.Module, preset: Preset,
+                 opts: DenoiseOptions | None = None, on_tile: ProgressFn | None = None,
+                 classifier: Any = None, record: dict | None = None) -> FileResult:
+    """Denoise one file and write its outputs (image, preview, optional TIFF, sidecar).
+
+    path: a camera raw (DNG or any Bayer raw LibRaw reads) or a PNG/TIFF/JPEG (8/16-bit,
+    grey/RGB/RGBA). out_image: the denoised file's path (raw in -> DNG out; RGB in -> same
+    format). Raises EdgedenError subclasses for bad input (the CLI turns them into one line).
+    The input file is only read. Every output is written atomically, the sidecar last.
+    record: what makes these outputs what they are (``edgeden.batch.job_record``), stored in the
+    sidecar so a re-run knows whether they are still complete.
+    The three stages (:func:`read_file`, :func:`infer_file`, :func:`write_file`) run one after
+    the other here; a batch may overlap them across neighbouring files.
+    """
+    w = read_file(path, out_image, preset, opts)
+    w = infer_file(w, model, preset, opts, on_tile)
+    return write_file(w, model, preset, opts, classifier=classifier, record=record)
 
 
 def _thumbnail_u8(render_hwc: np.ndarray, max_side: int) -> np.ndarray:

@@ -7,14 +7,22 @@ progress and messages; a library user runs a batch the same way::
     run = DenoiseRun(DenoiseOptions(), model="unet-m-srgb")
     plan = run.plan([Path("photos")], Path("out"))
     report = run_jobs(plan.jobs, run.process, run.complete)
+
+or, overlapping the reading and writing of neighbouring files with inference::
+
+    steps, close = run.steps()
+    report = run_jobs_staged(plan.jobs, steps, run.complete, close, depth=2)
 """
 from __future__ import annotations
 
+import contextlib
+import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from edgeden import pipeline
-from edgeden.batch import Job, Plan, claimed, job_record, plan_jobs, record_difference
+from edgeden.batch import BatchStopped, Job, Plan, claimed, job_record, plan_jobs, record_difference
 from edgeden.pipeline import (
     DenoiseOptions,
     FileResult,
@@ -141,3 +149,57 @@ class DenoiseRun:
         with claimed(job.output, self.outputs(job.output), record=record, keep=not self.opts.sidecar):
             return pipeline.denoise_file(job.input, job.output, net, preset, self.opts, on_tile=on_tile,
                                 classifier=self.classifier_for(preset, net), record=record)
+
+    def steps(self, on_tile: Callable[[Job, int, int], None] | None = None,
+              stop: threading.Event | None = None) -> tuple[list[Callable], Callable]:
+        """The job cut into three steps for :func:`edgeden.batch.run_jobs_staged`, and their close.
+
+        read(job, None): claim the outputs (BusyError when another live run holds them), decode,
+        pack, noise -> state; infer(job, state): the network -> state; write(job, state): the
+        outputs and sidecar -> megapixels. close(job, state, error) releases the claim as
+        :meth:`process` would. ``on_tile(job, done, total)`` reports inference progress; when
+        ``stop`` is set, inference ends at the next tile (BatchStopped).
+        Each step runs in one thread at a time (one network run at a time).
+        """
+
+        class _State:
+            __slots__ = ("claim", "preset", "net", "record", "work")
+
+        def read(job: Job, _: Any) -> _State:
+            st = _State()
+            st.preset, st.net = self.model_for(job.input)
+            st.record = self.record_of(job)
+            st.claim = contextlib.ExitStack()
+            st.claim.enter_context(claimed(job.output, self.outputs(job.output), record=st.record,
+                                           keep=not self.opts.sidecar))
+            try:
+                st.work = pipeline.read_file(job.input, job.output, st.preset, self.opts)
+            except BaseException:
+                st.claim.__exit__(*sys.exc_info())
+                raise
+            return st
+
+        def infer(job: Job, st: _State) -> _State:
+            def tile(d: int, n: int) -> None:
+                if stop is not None and stop.is_set():
+                    raise BatchStopped()
+                if on_tile is not None:
+                    on_tile(job, d, n)
+
+            pipeline.infer_file(st.work, st.net, st.preset, self.opts, on_tile=tile)
+            return st
+
+        def write(job: Job, st: _State) -> float:
+            res = pipeline.write_file(st.work, st.net, st.preset, self.opts,
+                                      classifier=self.classifier_for(st.preset, st.net), record=st.record)
+            st.work = None
+            return res.megapixels
+
+        def close(job: Job, st: _State, error: BaseException | None) -> None:
+            st.work = None
+            if error is None:
+                st.claim.__exit__(None, None, None)
+            else:
+                st.claim.__exit__(type(error), error, error.__traceback__)
+
+        return [read, infer, write], close

@@ -21,6 +21,8 @@ from edgeden.cli.common import (
 
 #: Exit status after Ctrl-C (128 + SIGINT), as shells report it.
 EXIT_INTERRUPTED = 130
+#: ``--jobs`` default (docs/benchmarks.md, "Files in flight").
+DEFAULT_JOBS = 2
 
 
 def denoise(
@@ -63,6 +65,9 @@ def denoise(
     noise_profiles: Annotated[Optional[Path], typer.Option("--noise-profiles", exists=True, dir_okay=False,
                               help="darktable noiseprofiles.json for camera profiles (default: "
                                    "$EDGEDEN_NOISEPROFILES or darktable's install).")] = None,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Files in flight at once: with 2 or more, "
+                    "the next file is decoded and the previous one written while this one is denoised "
+                    "(each file in flight holds its images in memory). 1 = one file after another.")] = DEFAULT_JOBS,
     cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run the batch on a Dask distributed "
                        "cluster: its scheduler's address (tcp://HOST:8786), or local:N for N worker processes "
                        "on this machine. Inputs and the output folder must be on storage the workers see at "
@@ -141,7 +146,7 @@ def denoise(
 
         torch.set_num_threads(threads)
     try:
-        rep = _run_with_progress(run, plan, address=address, out=out, threads=threads)
+        rep = _run_with_progress(run, plan, address=address, out=out, threads=threads, jobs=jobs)
     except _Interrupted as e:
         clean_stale_temps(plan.jobs, out)  # the writers remove their own; anything left is ours too
         running = "; files already running on the cluster finish there" if address is not None else ""
@@ -201,10 +206,12 @@ class _Interrupted(Exception):
         self.finished = finished
 
 
-def _run_with_progress(run, plan, address=None, out=None, threads=None):
+def _run_with_progress(run, plan, address=None, out=None, threads=None, jobs=1):
     """Run the plan's jobs with a progress bar on a terminal (plain lines otherwise); one line
     per bad or busy file as it happens. Returns the BatchReport. ``address``: run them on that
-    Dask cluster (:mod:`edgeden.cluster`; the bar then moves as the cluster finishes files)."""
+    Dask cluster (:mod:`edgeden.cluster`; the bar then moves as the cluster finishes files).
+    ``jobs`` > 1: up to that many files in flight, their steps overlapped
+    (:func:`edgeden.batch.run_jobs_staged`)."""
     import time
 
     from rich.console import Console
@@ -216,7 +223,7 @@ def _run_with_progress(run, plan, address=None, out=None, threads=None):
         TimeElapsedColumn,
     )
 
-    from edgeden.batch import run_jobs
+    from edgeden.batch import run_jobs, run_jobs_staged
 
     console = Console(stderr=True, soft_wrap=True)
     t_start = time.perf_counter()
@@ -236,14 +243,9 @@ def _run_with_progress(run, plan, address=None, out=None, threads=None):
             task = prog.add_task("denoising", total=len(plan.jobs), rate="")
 
             def process(job) -> float:
-                prog.update(task, description=job.input.name)
-                if job.output in run.redo:  # outputs of ours made otherwise: redone, said once
-                    say(f"note: {job.output}: redone: {run.redo[job.output]}")
+                started(job)
                 res = run.process(job, on_tile=lambda d, n: prog.update(task, completed=finished() + d / max(n, 1)))
-                mp_done[0] += res.megapixels
-                el = max(time.perf_counter() - t_start, 1e-9)
-                prog.update(task, rate=f"{(counts['done'] + 1) / el:.2f} img/s  {mp_done[0] / el:.2f} MP/s")
-                return res.megapixels
+                return written(res.megapixels)
 
             def on_file(job, status, msg):
                 counts[status] += 1
@@ -251,7 +253,28 @@ def _run_with_progress(run, plan, address=None, out=None, threads=None):
                 if msg:
                     say(f"{job.input}: {msg}")
 
-            if address is None:
+            def started(job) -> None:
+                prog.update(task, description=job.input.name)
+                if job.output in run.redo:  # outputs of ours made otherwise: redone, said once
+                    say(f"note: {job.output}: redone: {run.redo[job.output]}")
+
+            def written(mp: float) -> float:
+                mp_done[0] += mp
+                el = max(time.perf_counter() - t_start, 1e-9)
+                prog.update(task, rate=f"{(counts['done'] + 1) / el:.2f} img/s  {mp_done[0] / el:.2f} MP/s")
+                return mp
+
+            if address is None and jobs > 1 and len(plan.jobs) > 1:
+                import threading
+
+                stop = threading.Event()
+                (read, infer, write), close = run.steps(
+                    on_tile=lambda job, d, n: prog.update(task, completed=finished() + d / max(n, 1)), stop=stop)
+                steps = [lambda job, st: (started(job), read(job, st))[1], infer,
+                         lambda job, st: written(write(job, st))]
+                rep = run_jobs_staged(plan.jobs, steps, run.complete, close, on_file,
+                                      debug=STATE.get("debug", False), depth=jobs, stop=stop)
+            elif address is None:
                 rep = run_jobs(plan.jobs, process, run.complete, on_file, debug=STATE.get("debug", False))
             else:
                 rep = _run_on_cluster(run, plan, address, out, threads, prog, task, on_file, say, t_start,

@@ -49,26 +49,53 @@ def test_sidecars_of_a_run_are_strict_json(tmp_path, tiny_presets):
 @pytest.mark.reliability(case="Ctrl-C (KeyboardInterrupt) in the middle of a batch",
                          expected="one line 'interrupted after N of M files', our temporaries removed, exit 130; "
                                   "re-running resumes")
-def test_ctrl_c_mid_batch(tmp_path, tiny_presets, monkeypatch):
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_ctrl_c_mid_batch(tmp_path, tiny_presets, monkeypatch, jobs):
+    import _thread
+    import time
+
     from edgeden import pipeline
 
     src = tmp_path / "in"
     for i, n in enumerate(("a.png", "b.png", "c.png")):
         write_png(src / n, seed=i)
     out = tmp_path / "out"
-    real = pipeline.denoise_file
 
-    def interrupted_on_b(path, out_image, *a, **k):
-        if Path(path).name == "b.png":
-            Path(out_image).parent.mkdir(parents=True, exist_ok=True)
-            # as a kill inside a writer would leave it: a temporary file of ours
-            (Path(out_image).parent / ".b.png.0badf00d.tmp").write_bytes(b"half")
-            raise KeyboardInterrupt
-        return real(path, out_image, *a, **k)
+    def half_written(out_image):
+        Path(out_image).parent.mkdir(parents=True, exist_ok=True)
+        # as a kill inside a writer would leave it: a temporary file of ours
+        (Path(out_image).parent / ".b.png.0badf00d.tmp").write_bytes(b"half")
 
-    monkeypatch.setattr(pipeline, "denoise_file", interrupted_on_b)
+    if jobs == 1:
+        real = pipeline.denoise_file
+
+        def interrupted_on_b(path, out_image, *a, **k):
+            if Path(path).name == "b.png":
+                half_written(out_image)
+                raise KeyboardInterrupt
+            return real(path, out_image, *a, **k)
+
+        monkeypatch.setattr(pipeline, "denoise_file", interrupted_on_b)
+    else:  # files in flight: Ctrl-C reaches the main thread while b is being denoised in another
+        real = pipeline.infer_file
+
+        def interrupted_on_b(w, model, preset, opts=None, on_tile=None):
+            if w.path.name == "b.png":
+                half_written(w.out_image)
+                t0 = time.monotonic()
+                while not (out / "a.png.json").exists() and time.monotonic() - t0 < 30:
+                    time.sleep(0.02)  # a is written (in the write thread) and reported first
+                time.sleep(1.0)
+                _thread.interrupt_main()
+                while time.monotonic() - t0 < 60:  # as a long inference: stops at its next tile
+                    on_tile(0, 1)
+                    time.sleep(0.02)
+                raise AssertionError("the batch did not stop")
+            return real(w, model, preset, opts, on_tile)
+
+        monkeypatch.setattr(pipeline, "infer_file", interrupted_on_b)
     before = tree(src)
-    r = run_cli("denoise", src, "-m", "tiny-srgb", "-o", out)
+    r = run_cli("denoise", src, "-m", "tiny-srgb", "-o", out, "--jobs", str(jobs))
     assert r.exit_code == 130, r.output
     hits = lines_with(r.output, "edgeden: interrupted after 1 of 3 files; re-run the same command to resume")
     assert len(hits) == 1, r.output
@@ -76,8 +103,8 @@ def test_ctrl_c_mid_batch(tmp_path, tiny_presets, monkeypatch):
     assert left == ["a.png", "a.png.json", "a.png.preview.jpg"], left  # no temporaries, no claim
     assert tree(src) == before
 
-    monkeypatch.setattr(pipeline, "denoise_file", real)
-    r = run_cli("denoise", src, "-m", "tiny-srgb", "-o", out)
+    monkeypatch.setattr(pipeline, "denoise_file" if jobs == 1 else "infer_file", real)
+    r = run_cli("denoise", src, "-m", "tiny-srgb", "-o", out, "--jobs", str(jobs))
     assert r.exit_code == 0 and "2 denoised, 1 skipped" in r.output, r.output
 
 
@@ -131,6 +158,7 @@ def _no_denoising(monkeypatch):
         raise AssertionError("denoising started")
 
     monkeypatch.setattr(pipeline, "denoise_file", never)
+    monkeypatch.setattr(pipeline, "read_file", never)  # files in flight (--jobs 2) start here
 
 
 @pytest.mark.reliability(case="read-only output folder",
