@@ -678,9 +678,9 @@ def run_jobs_staged(jobs: list[Job], steps: Sequence[Callable[[Job, Any], Any]],
     threads = [threading.Thread(target=feeder, name="edgeden-step0", daemon=True)]
     threads += [threading.Thread(target=worker, args=(k,), name=f"edgeden-step{k}", daemon=True)
                 for k in range(1, nsteps)]
-    for th in threads:
-        th.start()
     try:
+        for th in threads:
+            th.start()
         while True:
             try:
                 item = done.get(timeout=0.1)
@@ -706,7 +706,8 @@ def run_jobs_staged(jobs: list[Job], steps: Sequence[Callable[[Job, Any], Any]],
     except BaseException:
         stop.set()
         for th in threads:  # let each step reach its next check (a tile, a file) and close its job
-            th.join(timeout=10.0)
+            if th.ident is not None:
+                th.join(timeout=10.0)
         for q in queues[1:]:  # jobs handed on but not started by the next step: closed too
             while True:
                 try:

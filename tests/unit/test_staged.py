@@ -149,7 +149,7 @@ def test_stop_closes_every_started_job():
                         on_file=lambda j, s, m: seen.append(j.input.stem), depth=3, stop=stop)
         time.sleep(5)  # the interrupt arrives while the batch runs, not here
     assert stop.is_set()
-    assert sorted(c for c, e in closed if e is None) == [s for s in seen]
+    assert set(seen) <= {c for c, e in closed if e is None}  # reported done: finished and closed
     assert sorted(c for c, _ in closed) == sorted(started)  # every started job closed once
     assert ("1", "KeyboardInterrupt") in closed
 
