@@ -32,31 +32,40 @@ SIZES = {12: (2832, 4240), 24: (4000, 6000), 50: (5792, 8688)}
 _CHILD = r"""
 import json, resource, sys, time
 t_start = float(sys.argv[1]); files = json.loads(sys.argv[2]); out = sys.argv[3]
-model = sys.argv[4] or None; threads = int(sys.argv[5]); backend = sys.argv[6]
+model = sys.argv[4] or None; threads = int(sys.argv[5]); backend = sys.argv[6]; jobs = int(sys.argv[7])
 import torch
 torch.set_num_threads(threads)
 from pathlib import Path
-from edgeden.pipeline import DenoiseOptions, denoise_file
-from edgeden.presets import build_model, default_preset, get_preset
+from edgeden.batch import Job, run_jobs, run_jobs_staged
+from edgeden.pipeline import DenoiseOptions
+from edgeden.runner import DenoiseRun
 from edgeden import io
 t_import = time.time()
 kind = io.detect_kind(Path(files[0]))
-preset = get_preset(model or default_preset(kind))
-net = build_model(preset)
-from edgeden.core.precision import use_bf16
-from edgeden.models.onnx_backend import resolve_backend, to_onnxruntime
-if not preset.classifier and resolve_backend(backend, use_bf16(), preset.backend) == "onnxruntime":
-    net = to_onnxruntime(net, preset.spec.in_channels, f"{preset.name}-{preset.sha256[:16]}")
+run = DenoiseRun(DenoiseOptions(backend=backend), model=model, overwrite=True)
+preset, net = run.model_for(Path(files[0]))
 t_ready = time.time()
-rows = []
-for i, f in enumerate(files):
-    o = Path(out) / f"{i:03d}_{Path(f).name if kind != 'raw' else Path(f).stem + '.dng'}"
-    t0 = time.time()
-    r = denoise_file(f, o, net, preset, DenoiseOptions())
-    rows.append({"file": f, "megapixels": r.megapixels, "wall_s": time.time() - t0,
+batch = [Job(Path(f), Path(out) / f"{i:03d}_{Path(f).name if kind != 'raw' else Path(f).stem + '.dng'}")
+         for i, f in enumerate(files)]
+rows, started = [], {}
+def record(job, r):
+    rows.append({"file": str(job.input), "megapixels": r.megapixels, "wall_s": time.time() - started[job.input],
                  "stages_s": {k: round(v, 4) for k, v in r.timings.items()}})
+t_batch = time.time()
+if jobs > 1 and len(batch) > 1:
+    (read, infer, write), close = run.steps(on_result=record)
+    steps = [lambda j, s: (started.__setitem__(j.input, time.time()), read(j, s))[1], infer, write]
+    rep = run_jobs_staged(batch, steps, lambda j: False, close, debug=True, depth=jobs)
+else:
+    def process(j):
+        started[j.input] = time.time()
+        r = run.process(j)
+        record(j, r)
+        return r.megapixels
+    rep = run_jobs(batch, process, lambda j: False, debug=True)
+batch_s = time.time() - t_batch
 print(json.dumps({"import_s": t_import - t_start, "startup_s": t_ready - t_start, "preset": preset.name,
-                  "macs_per_mp": (preset.provenance or {}).get("macs_per_mp"), "files": rows,
+                  "macs_per_mp": (preset.provenance or {}).get("macs_per_mp"), "files": rows, "batch_s": batch_s,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "precision": __import__("edgeden.core.precision", fromlist=["x"]).precision_name(),
                   "backend": __import__("edgeden.models.onnx_backend", fromlist=["x"]).describe(net)}))
@@ -79,13 +88,15 @@ def make_synthetic_raw(path: Path, megapixels: int, seed: int = 0) -> Path:
 
 
 def run_case(name: str, files: list[Path], model: str | None, threads: int, work: Path,
-             backend: str = "auto") -> dict[str, Any]:
-    """Denoise ``files`` in one fresh process; returns the case's measurements (see module doc)."""
+             backend: str = "auto", jobs: int = 1) -> dict[str, Any]:
+    """Denoise ``files`` in one fresh process, as ``edgeden denoise --jobs JOBS`` runs a batch;
+    returns the case's measurements (see module doc). per_image_s is the batch's wall time per
+    image (with files in flight a file's own wall time overlaps its neighbours')."""
     out = work / f"out-{name}"
     out.mkdir(parents=True, exist_ok=True)
     t = time.time()
     p = subprocess.run([sys.executable, "-c", _CHILD, repr(t), json.dumps([str(f) for f in files]), str(out),
-                        model or "", str(threads), backend], capture_output=True, text=True)
+                        model or "", str(threads), backend, str(jobs)], capture_output=True, text=True)
     wall = time.time() - t
     if p.returncode != 0:
         raise RuntimeError(f"bench case {name} failed: {p.stderr.strip().splitlines()[-1] if p.stderr else p.returncode}")
@@ -103,10 +114,11 @@ def run_case(name: str, files: list[Path], model: str | None, threads: int, work
     return {
         "case": name, "preset": r["preset"], "images": len(r["files"]), "megapixels_each": round(mean_mp, 2),
         "wall_s": round(wall, 2), "startup_s": round(r["startup_s"], 2), "import_s": round(r["import_s"], 2),
-        "per_image_s": round(sum(per_file) / len(per_file), 2),
+        "jobs": jobs, "per_image_s": round(r["batch_s"] / len(r["files"]), 2),
+        "file_wall_s": round(sum(per_file) / len(per_file), 2),
         "stages_s": {k: round(v, 3) for k, v in stages.items()},
         "not_inference_share": round(1 - inf / max(stages.get("total", inf), 1e-9), 3),
-        "mp_per_s": round(mean_mp / max(sum(per_file) / len(per_file), 1e-9), 3),
+        "mp_per_s": round(mp / max(r["batch_s"], 1e-9), 3),
         "network_gflops": round(2 * macs * mean_mp / max(inf, 1e-9) / 1e9, 1) if macs else None,
         "peak_rss_mb": round(r["peak_rss_mb"], 1), "precision": r["precision"], "backend": r["backend"],
     }
@@ -114,12 +126,13 @@ def run_case(name: str, files: list[Path], model: str | None, threads: int, work
 
 def bench(files: list[Path] | None = None, synthetic: tuple[int, ...] = (24, 50), folder: int = 3,
           model: str | None = None, threads: int | None = None, work_dir: Path | None = None,
-          progress=None, backend: str = "auto") -> dict[str, Any]:
+          progress=None, backend: str = "auto", jobs: int = 1) -> dict[str, Any]:
     """Run the benchmark cases and measure the conv peak. Returns a JSON-friendly report.
 
     files: the user's files (one case each); synthetic: raw sizes in MP (keys of :data:`SIZES`);
     folder: N copies of the 24 MP raw in one process (0: none); model: preset (None: the
-    default for the input kind); threads: torch threads (None: all cores).
+    default for the input kind); threads: torch threads (None: all cores); jobs: files in flight
+    in the folder case (``denoise --jobs``).
     """
     import torch
 
@@ -156,7 +169,8 @@ def bench(files: list[Path] | None = None, synthetic: tuple[int, ...] = (24, 50)
                 shutil.copy(made[24], c)
                 copies.append(c)
             say(f"case folder of {folder} x 24 MP raws")
-            cases.append(run_case(f"folder {folder} x 24 MP", copies, model, threads, work, backend))
+            cases.append(run_case(f"folder {folder} x 24 MP, jobs {jobs}", copies, model, threads, work, backend,
+                                  jobs=jobs))
     finally:
         if own:
             shutil.rmtree(work, ignore_errors=True)

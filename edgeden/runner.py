@@ -151,14 +151,16 @@ class DenoiseRun:
                                 classifier=self.classifier_for(preset, net), record=record)
 
     def steps(self, on_tile: Callable[[Job, int, int], None] | None = None,
-              stop: threading.Event | None = None) -> tuple[list[Callable], Callable]:
+              stop: threading.Event | None = None,
+              on_result: Callable[[Job, FileResult], None] | None = None) -> tuple[list[Callable], Callable]:
         """The job cut into three steps for :func:`edgeden.batch.run_jobs_staged`, and their close.
 
         read(job, None): claim the outputs (BusyError when another live run holds them), decode,
         pack, noise -> state; infer(job, state): the network -> state; write(job, state): the
         outputs and sidecar -> megapixels. close(job, state, error) releases the claim as
         :meth:`process` would. ``on_tile(job, done, total)`` reports inference progress; when
-        ``stop`` is set, inference ends at the next tile (BatchStopped).
+        ``stop`` is set, inference ends at the next tile (BatchStopped). ``on_result(job, result)``
+        gets each written file's :class:`edgeden.pipeline.FileResult` (timings, noise, labels).
         Each step runs in one thread at a time (one network run at a time).
         """
 
@@ -193,6 +195,8 @@ class DenoiseRun:
             res = pipeline.write_file(st.work, st.net, st.preset, self.opts,
                                       classifier=self.classifier_for(st.preset, st.net), record=st.record)
             st.work = None
+            if on_result is not None:
+                on_result(job, res)
             return res.megapixels
 
         def close(job: Job, st: _State, error: BaseException | None) -> None:

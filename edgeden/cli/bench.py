@@ -20,6 +20,8 @@ def bench(
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Preset (default: per input kind).")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads (default: all cores).")] = None,
     backend: Annotated[str, typer.Option("--backend", help="auto, torch or onnxruntime (as `denoise`).")] = "auto",
+    jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Files in flight in the folder case "
+                                                "(as `denoise --jobs`; default: denoise's).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
 ) -> None:
     """Time denoising end to end in fresh processes (start-up, read, pack, noise, inference, unpack, render, DNG encode, preview, sidecar), with MP/s, the network's GFLOP/s beside this machine's dense-conv peak measured in the same run, and peak RSS."""  # noqa: E501
@@ -37,8 +39,11 @@ def bench(
         fail(f"no such file: {', '.join(map(str, missing))}", EXIT_USAGE)
     if backend not in ("auto", "torch", "onnxruntime"):
         fail(f"--backend must be auto, torch or onnxruntime, got {backend!r}", EXIT_USAGE)
+    from edgeden.cli.denoise import DEFAULT_JOBS
+
     rep = run(files or [], sizes, folder, model, threads,
-              progress=None if as_json else (lambda s: typer.echo(f"... {s}", err=True)), backend=backend)
+              progress=None if as_json else (lambda s: typer.echo(f"... {s}", err=True)), backend=backend,
+              jobs=jobs or DEFAULT_JOBS)
     typer.echo(json.dumps(rep, indent=2) if as_json else format_report(rep))
 
 
