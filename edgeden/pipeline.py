@@ -354,8 +354,8 @@ class FileResult:
 class FileWork:
     """One file between the stages of :func:`denoise_file` (read -> infer -> write).
 
-    Stages of neighbouring files may run in different threads (``edgeden.batch.run_jobs`` with
-    ``jobs`` > 1): a FileWork is only ever touched by one stage at a time.
+    Stages of neighbouring files may run in different threads (``edgeden.batch.run_jobs_staged``,
+    ``denoise --jobs`` > 1): a FileWork is only ever touched by one stage at a time.
     kind: "raw" or "rgb". raw: the decoded :class:`RawImage` (raw inputs); img: the
     :class:`RgbImage` (RGB inputs). x: the network-domain input, packed (1, 4, H/2, W/2) linear
     raw or (1, C, H, W) sRGB, float32 in [0, 1]; den: the denoised tensor, same shape; None
