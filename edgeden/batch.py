@@ -632,11 +632,9 @@ def run_jobs_staged(jobs: list[Job], steps: Sequence[Callable[[Job, Any], Any]],
                     item.status = "skipped"
                 else:
                     item.state = steps[0](job, None)
-            except BatchStopped:
+            except (BatchStopped, KeyboardInterrupt):
                 return
-            except KeyboardInterrupt:
-                return
-            except Exception as e:  # noqa: BLE001
+            except BaseException as e:  # noqa: BLE001 - one file's failure, whatever it is, is reported
                 fail(item, e, first=True)
             if not put(queues[1] if nsteps > 1 else done, item):
                 finish(item, KeyboardInterrupt())
@@ -669,7 +667,7 @@ def run_jobs_staged(jobs: list[Job], steps: Sequence[Callable[[Job, Any], Any]],
                 except (BatchStopped, KeyboardInterrupt) as e:
                     finish(item, KeyboardInterrupt() if isinstance(e, BatchStopped) else e)
                     return
-                except Exception as e:  # noqa: BLE001
+                except BaseException as e:  # noqa: BLE001 - one file's failure, whatever it is, is reported
                     fail(item, e, first=False)
             if not put(done if last else queues[k + 1], item):
                 finish(item, KeyboardInterrupt())
@@ -686,7 +684,7 @@ def run_jobs_staged(jobs: list[Job], steps: Sequence[Callable[[Job, Any], Any]],
                 item = done.get(timeout=0.1)
             except queue.Empty:
                 if not any(th.is_alive() for th in threads) and done.empty():
-                    break  # every thread ended without a final marker: stopped
+                    raise RuntimeError("the batch's step threads ended before every file was reported")
                 continue
             if item is None:
                 break

@@ -67,7 +67,8 @@ def denoise(
                                    "$EDGEDEN_NOISEPROFILES or darktable's install).")] = None,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="Files in flight at once: with 2 or more, "
                     "the next file is decoded and the previous one written while this one is denoised "
-                    "(each file in flight holds its images in memory). 1 = one file after another.")] = DEFAULT_JOBS,
+                    "(each file in flight holds its images in memory). 1 = one file after another. Local runs only "
+                    "(--cluster spreads files over its workers).")] = DEFAULT_JOBS,
     cluster: Annotated[Optional[str], typer.Option("--cluster", help="Run the batch on a Dask distributed "
                        "cluster: its scheduler's address (tcp://HOST:8786), or local:N for N worker processes "
                        "on this machine. Inputs and the output folder must be on storage the workers see at "

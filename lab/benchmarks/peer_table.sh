@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every shipped preset beside the peers (FFDNet, CDnCNN-B, PMRID) on the same seeded noise, one
 # `edgeden eval` run per domain and set, one thread; JSON into lab/results/peers/.
-# Usage: bash lab/benchmarks/peer_table.sh [raw|srgb|camera]...   (default: raw srgb camera)
+# Usage: bash lab/benchmarks/peer_table.sh [raw|fast|srgb|camera]...   (default: raw srgb camera)
+# fast: the fastest raw preset (unet-raw) beside PMRID, fanet-nsma and tsdn.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=lab/results/peers
@@ -21,6 +22,10 @@ for part in "${@:-raw srgb camera}"; do
              run raw-$d tsdn --data $d --noise raw:0.001 --noise raw:0.004 --noise raw:0.012 \
                --compare pmrid,fanet-nsma,scaoed-lite
            done ;;
+      fast) for d in kodak24 cbsd68; do
+              run raw-fast-$d unet-raw --data $d --noise raw:0.001 --noise raw:0.004 --noise raw:0.012 \
+                --compare pmrid,fanet-nsma,tsdn
+            done ;;
       srgb) for d in kodak24 cbsd68; do
               run srgb-$d unet-m-srgb --data $d --noise awgn:15 --noise awgn:25 --noise awgn:50 \
                 --compare ffdnet,dncnn,dnresnet-srgb,dsdnresnet-srgb
