@@ -2,7 +2,9 @@
 # Every shipped preset beside the peers (FFDNet, CDnCNN-B, PMRID) on the same seeded noise, one
 # `edgeden eval` run per domain and set, one thread; JSON into lab/results/peers/.
 # Usage: bash lab/benchmarks/peer_table.sh [raw|fast|srgb|camera]...   (default: raw srgb camera)
-# fast: the fastest raw preset (unet-raw) beside PMRID, fanet-nsma and tsdn.
+# fast: a raw candidate not shipped (lab/recipes/unet-raw.yaml, made a local preset by
+#   python lab/benchmarks/candidate_preset.py runs/unet-raw --name cand-unet-raw --tile 1024 --overlap 64)
+#   beside PMRID, fanet-nsma and tsdn: run with EDGEDEN_PRESET_PATH=lab/scratch/presets.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=lab/results/peers
@@ -23,7 +25,7 @@ for part in "${@:-raw srgb camera}"; do
                --compare pmrid,fanet-nsma,scaoed-lite
            done ;;
       fast) for d in kodak24 cbsd68; do
-              run raw-fast-$d unet-raw --data $d --noise raw:0.001 --noise raw:0.004 --noise raw:0.012 \
+              run raw-unet-raw-$d cand-unet-raw --data $d --noise raw:0.001 --noise raw:0.004 --noise raw:0.012 \
                 --compare pmrid,fanet-nsma,tsdn
             done ;;
       srgb) for d in kodak24 cbsd68; do
