@@ -49,7 +49,7 @@ def test_sidecars_of_a_run_are_strict_json(tmp_path, tiny_presets):
 @pytest.mark.reliability(case="Ctrl-C (KeyboardInterrupt) in the middle of a batch",
                          expected="one line 'interrupted after N of M files', our temporaries removed, exit 130; "
                                   "re-running resumes")
-@pytest.mark.parametrize("jobs", [1, 2])
+@pytest.mark.parametrize("jobs", [1, 2], ids=["--jobs 1", "--jobs 2: files in flight"])
 def test_ctrl_c_mid_batch(tmp_path, tiny_presets, monkeypatch, jobs):
     import _thread
     import time
