@@ -51,7 +51,8 @@ def recipe_loss(recipe: Recipe, out, y: torch.Tensor, post, labels: torch.Tensor
     ``loss.ce`` weights the cross-entropy of the logits (DC-Net: 0.1 CE + 0.9 image loss);
     images labelled -1 show none of the classes and get ``loss.oe`` x outlier exposure instead.
     """
-    weights = {k: v for k, v in recipe.loss.items() if k not in ("stage1", "stage2", "ce", "oe", "kd", "fm", "fm_style")}
+    weights = {k: v for k, v in recipe.loss.items()
+               if k not in ("stage1", "stage2", "ce", "oe", "kd", "fm", "fm_style", "tone")}
     main, logits = split_output(out, labels is not None)
     loss = torch.zeros(())
     if logits is not None and recipe.loss.get("ce") and bool((labels >= 0).any()):
@@ -64,11 +65,24 @@ def recipe_loss(recipe: Recipe, out, y: torch.Tensor, post, labels: torch.Tensor
         loss = loss + float(recipe.loss["oe"]) * (-lsm.mean(-1)).mean()
     if main is None or not weights:
         return loss
-    loss = loss + float(recipe.loss.get("stage2", 1.0)) * combined(post(main.float()), y, weights)
+    gamma = recipe.loss.get("tone")
+    shown = (lambda p: tone_mapped(p, y, float(gamma))) if gamma else (lambda p: p)
+    target = shown(y)
+    loss = loss + float(recipe.loss.get("stage2", 1.0)) * combined(shown(post(main.float())), target, weights)
     a = float(recipe.loss.get("stage1", 0.0))
     if a and isinstance(out, (tuple, list)) and len(out) > 1:
-        loss = loss + a * combined(post(out[1].float()), y, weights)
+        loss = loss + a * combined(shown(post(out[1].float())), target, weights)
     return loss
+
+
+def tone_mapped(v: torch.Tensor, ref: torch.Tensor, gamma: float, mean: float = 0.25, eps: float = 1e-3) -> torch.Tensor:
+    """Linear images as a render shows them, for a loss that weighs tones as the eye (and the
+    rendered PSNR) does: each sample scaled so ``ref``'s mean is ``mean`` (an auto exposure that
+    undoes the training data's darkening), then the power 1 / ``gamma`` (``loss.tone: 2.2``).
+
+    v, ref: (N, C, H, W) float32 linear, ``ref`` the clean target. Returns (N, C, H, W) float32."""
+    scale = mean / ref.mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+    return (v * scale).clamp_min(0.0).add(eps).pow(1.0 / gamma)
 
 
 def lr_at(step: int, optim: dict) -> float:

@@ -407,3 +407,31 @@ def test_photo_views_for_training_balance_in_class_and_none(shared_data):
     v, lab = bank.batch(20, torch.Generator().manual_seed(0))
     assert v.shape == (20, 3, 32, 32) and 0 <= float(v.min()) and float(v.max()) <= 1
     assert int((lab >= 0).sum()) == 10 and int((lab == -1).sum()) == 10
+
+
+def test_tone_mapped_loss_weighs_dark_errors_as_a_render_does():
+    """loss.tone: prediction and target auto-exposed by the target's mean, then the power 1/gamma:
+    the same error costs the same in a darkened copy of a sample, and more in its shadows than in
+    its highlights (as in the rendered PSNR)."""
+    import torch
+
+    from edgeden.training.recipe import Recipe
+    from edgeden.training.trainer import recipe_loss, tone_mapped
+
+    g = torch.Generator().manual_seed(0)
+    y = torch.rand(2, 4, 16, 16, generator=g) * 0.5 + 0.01
+    t = tone_mapped(y, y, 2.2)
+    assert t.shape == y.shape and torch.allclose(tone_mapped(y * 0.03, y * 0.03, 2.2), t, atol=1e-5)
+    r = Recipe(name="t", arch="unet-s", domain="raw", loss={"charbonnier": 1.0, "tone": 2.2})
+    plain = Recipe(name="t", arch="unet-s", domain="raw", loss={"charbonnier": 1.0})
+    ident = lambda p: p  # noqa: E731 - the post-processing of a model already in the target's domain
+    err = 0.01 * torch.randn(y.shape, generator=g)
+    a = float(recipe_loss(r, y + err, y, ident))
+    assert abs(float(recipe_loss(r, (y + err) * 0.03, y * 0.03, ident)) - a) < 1e-4 * max(a, 1e-3)
+    assert float(recipe_loss(plain, (y + err) * 0.03, y * 0.03, ident)) < 0.2 * float(recipe_loss(plain, y + err, y, ident))
+    dark, bright = y.clone(), y.clone()
+    dark[:, :, :8] = 0.02
+    bright[:, :, :8] = 0.9
+    bump = torch.zeros_like(y)
+    bump[:, :, :8] = 0.005
+    assert float(recipe_loss(r, dark + bump, dark, ident)) > float(recipe_loss(r, bright + bump, bright, ident))
