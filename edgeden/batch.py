@@ -552,7 +552,6 @@ class BatchStopped(Exception):
 
 @dataclass
 class _Item:
-    index: int
     job: Job
     state: Any = None
     status: str = "running"  # running, done, skipped, failed
@@ -590,7 +589,7 @@ def run_jobs_staged(jobs: list[Job], steps: Sequence[Callable[[Job, Any], Any]],
     stop = stop or threading.Event()
     slots = threading.Semaphore(depth)
     nsteps = len(steps)
-    queues: list[queue.Queue] = [queue.Queue(maxsize=1) for _ in range(nsteps)]  # into step i (i >= 1)
+    queues = {k: queue.Queue(maxsize=1) for k in range(1, nsteps)}  # into step k
     done: queue.Queue = queue.Queue()
 
     def put(q: queue.Queue, item: Any) -> bool:
@@ -620,13 +619,13 @@ def run_jobs_staged(jobs: list[Job], steps: Sequence[Callable[[Job, Any], Any]],
             finish(item, e)
 
     def feeder() -> None:
-        for i, job in enumerate(jobs):
+        for job in jobs:
             while not slots.acquire(timeout=0.05):
                 if stop.is_set():
                     return
             if stop.is_set():
                 return
-            item = _Item(i, job)
+            item = _Item(job)
             try:
                 if skip(job):
                     item.status = "skipped"
@@ -636,10 +635,10 @@ def run_jobs_staged(jobs: list[Job], steps: Sequence[Callable[[Job, Any], Any]],
                 return
             except BaseException as e:  # noqa: BLE001 - one file's failure, whatever it is, is reported
                 fail(item, e, first=True)
-            if not put(queues[1] if nsteps > 1 else done, item):
+            if not put(queues[1], item):
                 finish(item, KeyboardInterrupt())
                 return
-        put(queues[1] if nsteps > 1 else done, None)
+        put(queues[1], None)
 
     def worker(k: int) -> None:
         last = k == nsteps - 1
@@ -706,7 +705,7 @@ def run_jobs_staged(jobs: list[Job], steps: Sequence[Callable[[Job, Any], Any]],
         for th in threads:  # let each step reach its next check (a tile, a file) and close its job
             if th.ident is not None:
                 th.join(timeout=10.0)
-        for q in queues[1:]:  # jobs handed on but not started by the next step: closed too
+        for q in queues.values():  # jobs handed on but not started by the next step: closed too
             while True:
                 try:
                     left = q.get_nowait()
