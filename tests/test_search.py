@@ -10,6 +10,7 @@ import sys
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import yaml
 import torch
 
 from edgeden.models import create_arch
@@ -174,9 +175,15 @@ def test_cli_search_runs_in_seconds(tmp_path, photo_dir):
 
     res = CliRunner().invoke(app, ["search", "--target-ms", "2", "--size", "16x16", "--steps", "2", "--repeats", "2",
                                    "--warmup", "1", "--data", str(photo_dir), "--patch", "32", "--batch", "2",
-                                   "--threads", "1", "--out", str(tmp_path / "s")])
+                                   "--threads", "1", "--widths", "8,12", "--depths", "1,1", "--out", str(tmp_path / "s")])
     assert res.exit_code == 0, res.output
     assert "recipe:" in res.output and (tmp_path / "s" / "recipe.yaml").is_file()
+    found = yaml.safe_load((tmp_path / "s" / "recipe.yaml").read_text())["arch_args"]
+    assert found["widths"] == [8, 12] and [len(s) for s in found["stages"]] == [1, 1]
+    for args in (["--widths", "8,x"], ["--widths", "8,12", "--depths", "1"]):
+        bad = CliRunner().invoke(app, ["search", "--target-ms", "2", *args, "--repeats", "1", "--warmup", "0",
+                                       "--out", str(tmp_path / "w")])
+        assert bad.exit_code != 0 and "Traceback" not in bad.output, bad.output
     bad = CliRunner().invoke(app, ["search", "--target-ms", "2", "--task", "segment", "--out", str(tmp_path / "b")])
     assert bad.exit_code == 2 and not (tmp_path / "b").exists()
 

@@ -38,6 +38,8 @@ def search_cmd(
     patch: Annotated[int, typer.Option("--patch", min=16, help="Training crop size of the search (denoise).")] = 64,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size of the search.")] = 8,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    widths: Annotated[Optional[str], typer.Option("--widths", help="Channels of the encoder levels, comma-separated (default 16,24,40,80): wider to reach slower targets.")] = None,
+    depths: Annotated[Optional[str], typer.Option("--depths", help="Searched blocks per encoder level, comma-separated (default 1,2,3,4; as many as --widths).")] = None,
 ) -> None:
     """Search a DC-NAS denoiser (or joint model) for a latency target on this machine; writes a
     training recipe of the architecture found."""
@@ -52,6 +54,16 @@ def search_cmd(
         fail("--target-ms must be positive", 2)
     if lut is not None and not lut.is_file():
         fail(f"no such latency table: {lut}", 2)
+    space: dict = {}
+    for name, text in (("widths", widths), ("depths", depths)):
+        if text is None:
+            continue
+        try:
+            space[name] = [int(v) for v in text.split(",")]
+        except ValueError:
+            fail(f"--{name} must be integers separated by commas, got {text!r}", 2)
+        if not space[name] or any(v < (1 if name == "widths" else 0) for v in space[name]):
+            fail(f"--{name} must be positive integers, got {text!r}", 2)
     from edgeden.training.search import SearchConfig, run_search
 
     dkey = {}
@@ -59,7 +71,7 @@ def search_cmd(
         dkey = {"file": data} if task == "joint" else {"train": data}
     cfg = SearchConfig(target_ms=target_ms, size=hw, per_mp=per_mp, task=task, ops=ops, budget_hours=budget_hours,
                        steps=steps, device=device, threads=threads, data=dkey, patch=patch, batch=batch, seed=seed,
-                       lut_warmup=warmup, lut_repeats=repeats, lut=str(lut) if lut else None)
+                       lut_warmup=warmup, lut_repeats=repeats, lut=str(lut) if lut else None, space=space)
 
     def progress(what: str, info: dict) -> None:
         if what == "lut":
