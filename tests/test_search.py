@@ -194,3 +194,14 @@ def test_search_help_does_not_import_torch():
              "print('TORCH' if 'torch' in sys.modules else 'NO-TORCH', file=sys.stderr)\n")
     p = subprocess.run([sys.executable, "-c", probe], check=False, capture_output=True, text=True, timeout=120)
     assert "--target-ms" in p.stdout and p.stderr.strip().splitlines()[-1] == "NO-TORCH", p.stderr[-2000:]
+
+
+def test_speed_now_is_against_the_table_not_compounded():
+    from edgeden.training.search import speed_now
+
+    rows = [{"measured_ms": 16.0, "predicted_ms": 10.0}, {"measured_ms": 30.0, "predicted_ms": 20.0},
+            {"measured_ms": 28.0, "predicted_ms": 20.0}]
+    ratio, scale = speed_now(rows, 1.2)
+    assert ratio == pytest.approx(1.5) and scale == pytest.approx(1.8)
+    # asking again with the same rows (nothing new measured) gives the same scale, not 1.2 * 1.5 ** 2
+    assert speed_now(rows, 1.2)[1] == pytest.approx(scale)

@@ -20,6 +20,7 @@ compares the two on random architectures (mean absolute percentage error).
 from __future__ import annotations
 
 import json
+import os
 import platform
 import random
 import statistics
@@ -56,13 +57,22 @@ LUT_VERSION = 1
 
 
 def machine(device: str = "cpu") -> dict[str, Any]:
-    """What the table was measured on: CPU model, torch version and threads, the device."""
+    """What the table was measured on: CPU model, torch version and threads, the device, and the
+    1-minute load average when it started (other work on the cores slows every figure)."""
     d = {"cpu": cpu_name(), "platform": platform.platform(), "torch": torch.__version__,
          "threads": torch.get_num_threads(), "device": str(device),
-         "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+         "cpu_capability": torch.backends.cpu.get_cpu_capability(), "load_avg_1min": load_avg()}
     if str(device).startswith("cuda") and torch.cuda.is_available():
         d["gpu"] = torch.cuda.get_device_name(torch.device(device))
     return d
+
+
+def load_avg() -> float | None:
+    """The 1-minute load average (None where the platform has none)."""
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
 
 
 def _sync(device: torch.device) -> None:

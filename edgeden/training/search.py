@@ -235,6 +235,14 @@ def fit_to_target(idx: list[int], logp: list[list[float]], lats: list[list[float
     return best, swaps
 
 
+def speed_now(rows: list[dict], table_scale: float) -> tuple[float, float]:
+    """The machine's speed now against the table's: ``(ratio, scale)``, ratio the median of the
+    rows' ``measured_ms / predicted_ms`` (predictions at the table's scale) and scale =
+    ``table_scale * ratio``, the calibration that makes the table predict today's figures."""
+    ratio = sorted(r["measured_ms"] / r["predicted_ms"] for r in rows)[len(rows) // 2]
+    return ratio, table_scale * ratio
+
+
 def pareto_front(rows: list[dict], lat_key: str = "measured_ms", q_key: str = "psnr") -> list[bool]:
     """For each row, whether no other row is at least as fast and at least as good, and better
     in one (lower ``lat_key``, higher ``q_key``)."""
@@ -546,11 +554,11 @@ def _search(cfg: SearchConfig, out: Path, note: Callable[[str, dict], None], log
     # overall factor is re-measured on the candidates and the fit redone with it (twice at most).
     now_scale = k_scale
     for _ in range(2):
-        ratio = sorted(r["measured_ms"] / r["predicted_ms"] for r in rows)[len(rows) // 2]
-        now_scale = now_scale * ratio
+        ratio, now_scale = speed_now(rows, k_scale)
         idx, _sw = fit_to_target(final, logp, lats, fixed, now_scale, target, cfg.fit_tol)
         log("recalibrate", table_scale=k_scale, ratio_now=ratio, scale_now=now_scale,
-            refit=[space.ops[i] for i in idx])
+            refit=[space.ops[i] for i in idx], load_avg_1min=LAT.load_avg(),
+            table_load_avg_1min=lut["machine"].get("load_avg_1min"))
         old = next(r for r in rows if "chosen" in r["names"])
         if abs(ratio - 1) <= cfg.fit_tol / 2 or [space.ops[i] for i in idx] == old["choices"]:
             break

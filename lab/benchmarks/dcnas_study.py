@@ -22,15 +22,17 @@ HERE = Path(__file__).resolve().parents[1] / "recipes" / "dcnas-study"
 TEMPLATE = HERE / "study-unet-m16.yaml"
 
 
-def recipe(search_dir: Path, name: str) -> Path:
+def recipe(search_dir: Path, name: str, row: str = "chosen") -> Path:
     found = yaml.safe_load((search_dir / "recipe.yaml").read_text())
     doc = yaml.safe_load(TEMPLATE.read_text())
     doc.update(name=name, arch="dcnas", arch_args=found["arch_args"])
     if found.get("zero_init"):
         doc["zero_init"] = found["zero_init"]
     pareto = json.loads((search_dir / "pareto.json").read_text())
-    chosen = next(r for r in pareto["rows"] if "chosen" in r["names"])
+    chosen = next(r for r in pareto["rows"] if row in r["names"])
+    doc["arch_args"] = chosen["arch_args"]
     head = (f"# DC-NAS study (issue 23 point 4): the network `edgeden search` found in {search_dir}\n"
+            f"# (Pareto row {row!r})\n"
             f"# (target {pareto['target_ms']:.1f} ms per {pareto['size'][0]}x{pareto['size'][1]} image at 1 thread;\n"
             f"# predicted {chosen['predicted_ms']:.1f}, measured {chosen['measured_ms']:.1f} ms during the search),\n"
             f"# trained exactly as the UNet study recipes beside it.\n")
@@ -38,7 +40,7 @@ def recipe(search_dir: Path, name: str) -> Path:
     out.write_text(head + yaml.safe_dump(doc, sort_keys=False))
     tfile = HERE / "targets.json"
     targets = json.loads(tfile.read_text()) if tfile.is_file() else {}
-    targets[name] = {"target_ms": pareto["target_ms"], "search": str(search_dir),
+    targets[name] = {"target_ms": pareto["target_ms"], "search": str(search_dir), "row": row,
                      "measured_in_search_ms": chosen["measured_ms"], "predicted_ms": chosen["predicted_ms"]}
     tfile.write_text(json.dumps(targets, indent=1, sort_keys=True) + "\n")
     return out
@@ -76,11 +78,12 @@ def main() -> None:
     r = sub.add_parser("recipe")
     r.add_argument("search_dir", type=Path)
     r.add_argument("name")
+    r.add_argument("--row", default="chosen", help="the Pareto row to train (default: the chosen network)")
     lt = sub.add_parser("latency")
     lt.add_argument("out", type=Path)
     a = ap.parse_args()
     if a.cmd == "recipe":
-        print(recipe(a.search_dir, a.name))
+        print(recipe(a.search_dir, a.name, a.row))
     else:
         latency(a.out)
 
