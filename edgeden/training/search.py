@@ -553,7 +553,7 @@ def _search(cfg: SearchConfig, out: Path, note: Callable[[str, dict], None], log
     # have changed since the table was measured. The blocks' relative costs are kept; the
     # overall factor is re-measured on the candidates and the fit redone with it (twice at most).
     now_scale = k_scale
-    for _ in range(2):
+    for n_pass in range(2):
         ratio, now_scale = speed_now(rows, k_scale)
         idx, _sw = fit_to_target(final, logp, lats, fixed, now_scale, target, cfg.fit_tol)
         log("recalibrate", table_scale=k_scale, ratio_now=ratio, scale_now=now_scale,
@@ -562,7 +562,8 @@ def _search(cfg: SearchConfig, out: Path, note: Callable[[str, dict], None], log
         old = next(r for r in rows if "chosen" in r["names"])
         if abs(ratio - 1) <= cfg.fit_tol / 2 or [space.ops[i] for i in idx] == old["choices"]:
             break
-        old["names"] = [n if n != "chosen" else "fit x1.0 (table scale)" for n in old["names"]]
+        was = "fit x1.0 (table scale)" if n_pass == 0 else f"fit x1.0 (re-scaled, pass {n_pass})"
+        old["names"] = [n if n != "chosen" else was for n in old["names"]]
         same = next((r for r in rows if r["choices"] == [space.ops[i] for i in idx]), None)
         if same is not None:
             same["names"].append("chosen")

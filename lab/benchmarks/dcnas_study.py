@@ -50,23 +50,26 @@ def latency(out: Path, repeats: int = 30, warmup: int = 10) -> None:
     import torch
 
     from edgeden.models import create_arch
+    from edgeden.models.complexity import measure
     from edgeden.training.latency import _input, _prep, machine, time_many
 
     torch.set_num_threads(1)
     tfile = HERE / "targets.json"
     targets = {n: t["target_ms"] for n, t in json.loads(tfile.read_text()).items()} if tfile.is_file() else {}
     x = _input((1, 4, 256, 256), "cpu")
-    names, fns = [], []
+    names, fns, cost = [], [], {}
     for f in sorted(HERE.glob("*.yaml")):
         doc = yaml.safe_load(f.read_text())
         torch.manual_seed(0)
         net = _prep(create_arch(doc["arch"], 4, 3, **(doc.get("arch_args") or {})), "cpu")
         names.append(doc["name"])
+        m = measure(doc["arch"], 4, 256, 256, out_channels=3, **(doc.get("arch_args") or {}))
+        cost[doc["name"]] = {"params": m["params"], "gmacs_per_mp": round(m["macs_per_mp"] / 1e9, 2)}
         fns.append(lambda net=net: net(x))
     ms = time_many(fns, warmup, repeats, "cpu")
     rows = {n: round(m, 2) for n, m in zip(names, ms)}
     res = {"machine": machine("cpu"), "size": [256, 256], "threads": 1, "warmup": warmup, "repeats": repeats,
-           "ms": rows, "vs_target_pct": {n: round(100 * (rows[n] - t) / t, 2) for n, t in targets.items()},
+           "ms": rows, "cost": cost, "vs_target_pct": {n: round(100 * (rows[n] - t) / t, 2) for n, t in targets.items()},
            "targets_ms": targets}
     out.write_text(json.dumps(res, indent=1) + "\n")
     print(json.dumps(res["ms"], indent=1), json.dumps(res["vs_target_pct"], indent=1))
