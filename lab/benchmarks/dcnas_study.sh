@@ -39,6 +39,11 @@ case "$1" in
   # the fit at the table's scale:
   #   search t3 306.8 48,72,120,240 0.5   (then) dcnas_study.py recipe ... --row "fit x1.0 (table scale)"
   S) search t2 141.7 24,40,64,128 0.4; search t1 39.0 8,12,20,40 0.2; train dcnas-t2 ;;
+  # B: the UNet-M b16 target again on the next session's machine (2026-12-06, also "AMD EPYC",
+  # AVX2): there UNet-M b16 measured 66.0 ms idle but the t2 network, found at UNet-M's latency
+  # on the first machine, 99.5 ms (dense convs ran 2.1x faster, depthwise ones only 1.45x).
+  # Widths chosen so that the space brackets 66 ms there.
+  B) search t2b 66.0 20,32,52,104 0.4; train dcnas-t2b ;;
   T) for n in unet-m24 unet-m16 unet-s dcnas-t3 dcnas-t1; do
        grep -q '"step": 3000,' "runs/dcnas-study/study-$n/log.jsonl" 2> /dev/null && continue  # done
        wait_for "$n"; train "$n"
