@@ -9,12 +9,14 @@ and lab/recipes/dcnas-study/targets.json (what each search measured).
 from __future__ import annotations
 
 import json
+import statistics
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 R = ROOT / "lab" / "results" / "dcnas"
 # (target, hand-scaled UNet, network searched for the UNet's latency)
 GROUPS = [("UNet-S", "unet-s", "dcnas-t1"), ("UNet-M b16", "unet-m16", "dcnas-t2"),
+          ("dcnas-t2 here (UNet-M b20)", "unet-m20", "dcnas-t2"),
           ("UNet-M b16, searched here", "unet-m16", "dcnas-t2b"),
           ("UNet-M b24 (unet-m-srgb)", "unet-m24", "dcnas-t3")]
 LEVELS = ["awgn:15", "awgn:25", "awgn:50", "camera:0.004"]
@@ -32,22 +34,37 @@ def _eval(setname: str) -> dict[str, dict[str, tuple[float, float]]]:
     return out
 
 
+def _latency_runs() -> list[dict]:
+    """Every idle latency run of the study nets: the first, then the repeats spread over the session."""
+    files = [R / "study_latency_256px_idle.json", *sorted((R / "study_latency_repeats").glob("*.json"))]
+    return [json.loads(f.read_text()) for f in files if f.is_file()]
+
+
+def _ms_cell(runs: list[dict], key: str, base: str | None) -> str:
+    """Median ms over the runs (min-max), and the median of the per-run ratio to ``base``."""
+    ms = [r["ms"][key] for r in runs if key in r["ms"]]
+    cell = f"{statistics.median(ms):.1f} ({min(ms):.0f}-{max(ms):.0f})"
+    if base and base != key:
+        rel = [r["ms"][key] / r["ms"][base] - 1 for r in runs if key in r["ms"] and base in r["ms"]]
+        cell += f", {100 * statistics.median(rel):+.0f}% ({100 * min(rel):+.0f} to {100 * max(rel):+.0f})"
+    return cell
+
+
 def main() -> None:
-    lat = json.loads((R / "study_latency_256px_idle.json").read_text())
+    runs = _latency_runs()
+    lat = runs[-1]
     found = json.loads((ROOT / "lab" / "recipes" / "dcnas-study" / "targets.json").read_text())
     ev = {s: _eval(s) for s in ("kodak24", "cbsd68")}
     print("| latency of | network | params | GMACs/MP | in its search: target / measured ms | "
-          "here: ms (vs the UNet) | "
+          "here: ms, median (range) over runs; vs the UNet, per run | "
           + " | ".join(f"{s} {lv}" for s in ("Kodak24", "CBSD68") for lv in LEVELS) + " |")
     print("|---|---|---:|---:|---:|---:|" + "---:|" * (2 * len(LEVELS)))
     for title, unet, dc in GROUPS:
-        base = lat["ms"].get(f"study-{unet}")
         for name in (unet, dc):
             key = f"study-{name}"
             if key not in lat["ms"]:
                 continue
-            c, ms = lat["cost"][key], lat["ms"][key]
-            vs = f" ({100 * (ms - base) / base:+.1f}%)" if name != unet and base else ""
+            c = lat["cost"][key]
             f = found.get(key)
             srch = f"{f['target_ms']:.1f} / {f['measured_in_search_ms']:.1f}" if f else "-"
             cells = []
@@ -56,7 +73,7 @@ def main() -> None:
                     p = ev[s].get(f"cand-{key}", {}).get(lv)
                     cells.append(f"{p[0]:.2f} / {p[1]:.3f}" if p else "-")
             label = f"searched ({name})" if name.startswith("dcnas") else name
-            print(f"| {title} | {label} | {c['params']:,} | {c['gmacs_per_mp']:.1f} | {srch} | {ms:.1f}{vs} | "
+            print(f"| {title} | {label} | {c['params']:,} | {c['gmacs_per_mp']:.1f} | {srch} | {_ms_cell(runs, key, f'study-{unet}')} | "
                   + " | ".join(cells) + " |")
     ref = []
     for s in ("kodak24", "cbsd68"):
@@ -65,8 +82,8 @@ def main() -> None:
             ref.append(f"{p[0]:.2f} / {p[1]:.3f}" if p else "-")
     print("| (shipped, long training) | unet-m-srgb | 1,083,891 | 79.6 | - | as unet-m24 | " + " | ".join(ref) + " |")
     print(f"\nLatency here: {lat['machine']['cpu']} ({lat['machine'].get('cpu_capability')}), 1 thread, "
-          f"256x256 sRGB + noise map, median of {lat['repeats']} after {lat['warmup']} warm-up, "
-          f"load average {lat['machine'].get('load_avg_1min')} at the start.")
+          f"256x256 sRGB + noise map; {len(runs)} runs over the session (trainings paused), each the "
+          f"median of {lat['repeats']} interleaved rounds after {lat['warmup']} warm-up calls.")
 
 
 if __name__ == "__main__":
