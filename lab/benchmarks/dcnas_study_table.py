@@ -1,6 +1,7 @@
 """The DC-NAS study's table (issue 23 point 4) from its result files, as markdown on stdout.
 
-    python lab/benchmarks/dcnas_study_table.py > lab/results/dcnas/study.md
+    python lab/benchmarks/dcnas_study_table.py > lab/results/dcnas/study.md     # PSNR / SSIM
+    python lab/benchmarks/dcnas_study_table.py --compact                        # PSNR, for docs
 
 Reads lab/results/dcnas/study_latency_256px_idle.json (dcnas_study.py latency),
 study_eval_{kodak24,cbsd68}*.json (`edgeden eval --json`; runs of a set share its seeded noise)
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import json
 import statistics
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,6 +28,8 @@ def _eval(setname: str) -> dict[str, dict[str, tuple[float, float]]]:
     """PSNR / SSIM per network and noise from every eval run of the set (same seeded noise)."""
     out: dict[str, dict[str, tuple[float, float]]] = {}
     for f in sorted(R.glob(f"study_eval_{setname}*.json")):
+        if not f.stat().st_size:  # an eval still running
+            continue
         d = json.loads(f.read_text())
         for r in d["results"]:
             out.setdefault("unet-m-srgb", {})[r["noise"]] = (r["psnr"], r["ssim"])
@@ -50,15 +54,33 @@ def _ms_cell(runs: list[dict], key: str, base: str | None) -> str:
     return cell
 
 
+def _cells(ev: dict, name: str, compact: bool) -> list[str]:
+    """Full: PSNR / SSIM per set and level. Compact: PSNR at AWGN 15 / 25 / 50 per set, then camera."""
+    def p(s: str, lv: str):
+        return ev[s].get(name, {}).get(lv)
+    if not compact:
+        return [f"{p(s, lv)[0]:.2f} / {p(s, lv)[1]:.3f}" if p(s, lv) else "-"
+                for s in ("kodak24", "cbsd68") for lv in LEVELS]
+    out = []
+    for s in ("kodak24", "cbsd68"):
+        v = [p(s, lv) for lv in LEVELS[:3]]
+        out.append(" / ".join(f"{x[0]:.2f}" for x in v) if all(v) else "-")
+    v = [p(s, LEVELS[3]) for s in ("kodak24", "cbsd68")]
+    out.append(" / ".join(f"{x[0]:.2f}" for x in v) if all(v) else "-")
+    return out
+
+
 def main() -> None:
+    compact = "--compact" in sys.argv
     runs = _latency_runs()
     lat = runs[-1]
     found = json.loads((ROOT / "lab" / "recipes" / "dcnas-study" / "targets.json").read_text())
     ev = {s: _eval(s) for s in ("kodak24", "cbsd68")}
     print("| latency of | network | params | GMACs/MP | in its search: target / measured ms | "
           "here: ms, median (range) over runs; vs the UNet, per run | "
-          + " | ".join(f"{s} {lv}" for s in ("Kodak24", "CBSD68") for lv in LEVELS) + " |")
-    print("|---|---|---:|---:|---:|---:|" + "---:|" * (2 * len(LEVELS)))
+          + (" | ".join(f"{s} {lv}" for s in ("Kodak24", "CBSD68") for lv in LEVELS) if not compact else
+             "Kodak24 AWGN 15 / 25 / 50 | CBSD68 AWGN 15 / 25 / 50 | camera:0.004 Kodak24 / CBSD68") + " |")
+    print("|---|---|---:|---:|---:|---:|" + "---:|" * (2 * len(LEVELS) if not compact else 3))
     for title, unet, dc in GROUPS:
         for name in (unet, dc):
             key = f"study-{name}"
@@ -67,19 +89,11 @@ def main() -> None:
             c = lat["cost"][key]
             f = found.get(key)
             srch = f"{f['target_ms']:.1f} / {f['measured_in_search_ms']:.1f}" if f else "-"
-            cells = []
-            for s in ("kodak24", "cbsd68"):
-                for lv in LEVELS:
-                    p = ev[s].get(f"cand-{key}", {}).get(lv)
-                    cells.append(f"{p[0]:.2f} / {p[1]:.3f}" if p else "-")
+            cells = _cells(ev, f"cand-{key}", compact)
             label = f"searched ({name})" if name.startswith("dcnas") else name
             print(f"| {title} | {label} | {c['params']:,} | {c['gmacs_per_mp']:.1f} | {srch} | {_ms_cell(runs, key, f'study-{unet}')} | "
                   + " | ".join(cells) + " |")
-    ref = []
-    for s in ("kodak24", "cbsd68"):
-        for lv in LEVELS:
-            p = ev[s]["unet-m-srgb"].get(lv)
-            ref.append(f"{p[0]:.2f} / {p[1]:.3f}" if p else "-")
+    ref = _cells(ev, "unet-m-srgb", compact)
     print("| (shipped, long training) | unet-m-srgb | 1,083,891 | 79.6 | - | as unet-m24 | " + " | ".join(ref) + " |")
     print(f"\nLatency here: {lat['machine']['cpu']} ({lat['machine'].get('cpu_capability')}), 1 thread, "
           f"256x256 sRGB + noise map; {len(runs)} runs over the session (trainings paused), each the "
