@@ -205,3 +205,42 @@ def test_speed_now_is_against_the_table_not_compounded():
     assert ratio == pytest.approx(1.5) and scale == pytest.approx(1.8)
     # asking again with the same rows (nothing new measured) gives the same scale, not 1.2 * 1.5 ** 2
     assert speed_now(rows, 1.2)[1] == pytest.approx(scale)
+
+
+def test_target_like_measures_the_reference_beside_the_candidates(tmp_path, photo_dir):
+    """--target-like: the target is a named network's latency here, measured after the table and
+    again in the candidates' rounds; the chosen network's error is against the second."""
+    from edgeden.training.search import SearchConfig, run_search
+
+    cfg = SearchConfig(target_ms=0.0, target_like="unet-s", size=(16, 16), steps=2, space=TINY, patch=32, batch=2,
+                       val_images=1, val_crop=32, lut_warmup=1, lut_repeats=2, lut_calibrate=0,
+                       data={"train": str(photo_dir), "val_holdout": 1})
+    res = run_search(cfg, tmp_path / "t")
+    log = [json.loads(line) for line in (tmp_path / "t" / "search_log.jsonl").read_text().splitlines()]
+    first = next(e for e in log if e["event"] == "target")
+    now = next(e for e in log if e["event"] == "target_now")
+    assert first["arch"] == "unet-s" and first["ms"] > 0 and now["ms"] > 0
+    assert res["target_ms"] == pytest.approx(first["ms"]) and res["target_now_ms"] == pytest.approx(now["ms"])
+    c = res["chosen"]
+    assert c["target_like"] == "unet-s" and c["reference_ms"] > 0
+    assert c["measured_vs_target_pct"] == pytest.approx(100 * (c["measured_ms"] - c["reference_ms"]) / c["reference_ms"],
+                                                        abs=0.02)
+    assert "Target: the latency of `unet-s` here" in (tmp_path / "t" / "pareto.md").read_text()
+    assert "like-unet-s" in (tmp_path / "t" / "recipe.yaml").read_text()
+
+
+def test_parse_arch_spec_and_cli_target_errors(tmp_path):
+    from typer.testing import CliRunner
+
+    from edgeden.cli import app
+    from edgeden.training.latency import parse_arch_spec
+
+    assert parse_arch_spec("unet-m:b=24") == ("unet-m", {"b": 24})
+    assert parse_arch_spec("unet-m-srgb") == ("unet-m", {"b": 24})  # a preset: its architecture
+    for bad in ("no-such-net", "unet-m:b", "fanet-nsma"):
+        with pytest.raises(ValueError):
+            parse_arch_spec(bad)
+    for args in ([], ["--target-ms", "2", "--target-like", "unet-s"], ["--target-like", "nope"],
+                 ["--target-like", "unet-s", "--per-mp"]):
+        r = CliRunner().invoke(app, ["search", *args, "--out", str(tmp_path / "x")])
+        assert r.exit_code == 2 and "Traceback" not in r.output and not (tmp_path / "x").exists(), r.output

@@ -21,7 +21,8 @@ def _size(text: str) -> tuple[int, int]:
 
 
 def search_cmd(
-    target_ms: Annotated[float, typer.Option("--target-ms", min=0.0, help="Target latency in ms per image of --size (per megapixel with --per-mp).")],
+    target_ms: Annotated[Optional[float], typer.Option("--target-ms", min=0.0, help="Target latency in ms per image of --size (per megapixel with --per-mp).")] = None,
+    target_like: Annotated[Optional[str], typer.Option("--target-like", help="Instead of --target-ms: as fast as this network on this machine, a preset (unet-m-srgb) or ARCH[:key=value,...] (unet-m:b=16), measured with the table and again beside the candidates.")] = None,
     size: Annotated[str, typer.Option("--size", help="HxW of the image (or tile) the target refers to; the latency table is measured at it.")] = "256x256",
     per_mp: Annotated[bool, typer.Option("--per-mp", help="--target-ms is per megapixel (scaled to --size).")] = False,
     task: Annotated[str, typer.Option("--task", help="denoise (a denoiser) or joint (denoiser + classifier, DC-NAS).")] = "denoise",
@@ -50,8 +51,19 @@ def search_cmd(
         fail(f"--task must be denoise or joint, got {task!r}", 2)
     if ops not in (4, 6, 8):
         fail(f"--ops must be 4, 6 or 8, got {ops}", 2)
-    if target_ms <= 0:
+    if (target_ms is None) == (target_like is None):
+        fail("give a target: --target-ms T or --target-like NETWORK (one of them)", 2)
+    if target_ms is not None and target_ms <= 0:
         fail("--target-ms must be positive", 2)
+    if target_like is not None:
+        if per_mp:
+            fail("--per-mp goes with --target-ms, not --target-like", 2)
+        from edgeden.training.latency import parse_arch_spec
+
+        try:
+            parse_arch_spec(target_like)
+        except ValueError as e:
+            fail(f"--target-like: {e}", 2)
     if lut is not None and not lut.is_file():
         fail(f"no such latency table: {lut}", 2)
     space: dict = {}
@@ -69,7 +81,7 @@ def search_cmd(
     dkey = {}
     if data:
         dkey = {"file": data} if task == "joint" else {"train": data}
-    cfg = SearchConfig(target_ms=target_ms, size=hw, per_mp=per_mp, task=task, ops=ops, budget_hours=budget_hours,
+    cfg = SearchConfig(target_ms=target_ms or 0.0, target_like=target_like, size=hw, per_mp=per_mp, task=task, ops=ops, budget_hours=budget_hours,
                        steps=steps, device=device, threads=threads, data=dkey, patch=patch, batch=batch, seed=seed,
                        lut_warmup=warmup, lut_repeats=repeats, lut=str(lut) if lut else None, space=space)
 
@@ -78,7 +90,8 @@ def search_cmd(
             typer.echo(f"measuring the latency table at {hw[0]}x{hw[1]} on {device} ...", err=True)
         elif what == "lut_done":
             lo, hi = info["range_ms"]
-            typer.echo(f"space spans {lo:.2f} .. {hi:.2f} ms; target {info['target_ms']:.2f} ms"
+            like = f" (the latency of {target_like} here)" if target_like else ""
+            typer.echo(f"space spans {lo:.2f} .. {hi:.2f} ms; target {info['target_ms']:.2f} ms{like}"
                        + ("" if lo <= info["target_ms"] <= hi else "  (outside: the nearest network is taken)"), err=True)
         elif what == "step":
             typer.echo(f"step {info['step']}/{info['of']} {info['phase']}: loss {info['loss_w']:.4f}, "
@@ -92,7 +105,8 @@ def search_cmd(
         fail(str(e))
     c = res["chosen"]
     typer.echo(f"chosen: predicted {c['predicted_ms']:.2f} ms, measured {c['measured_ms']:.2f} ms "
-               f"({c['measured_vs_target_pct']:+.1f}% of the {res['target_ms']:.2f} ms target), "
+               f"({c['measured_vs_target_pct']:+.1f}% of the {c.get('reference_ms', res['target_ms']):.2f} ms target"
+               + (f": {target_like} measured beside it" if target_like else "") + "), "
                f"quick PSNR {c['psnr']} dB" + (f", accuracy {c.get('acc')}" if task == "joint" else ""))
     typer.echo(f"{res['steps']} steps ({res['stopped']}); recipe: {res['recipe']} (edgeden train {res['recipe']})")
     typer.echo(f"table, log and Pareto table in {out}")

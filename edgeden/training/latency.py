@@ -252,15 +252,46 @@ def measure_arch_ms(arch_args: dict[str, Any], in_channels: int, size: tuple[int
 
 def measure_archs_ms(archs: Sequence[dict[str, Any]], in_channels: int, size: tuple[int, int],
                      out_channels: int | None = None, device: str = "cpu", warmup: int = 10, repeats: int = 30,
-                     seed: int = 0) -> list[float]:
-    """:func:`measure_arch_ms` of several architectures, timed in interleaved rounds."""
+                     seed: int = 0, others: Sequence[tuple[str, dict[str, Any]]] = ()) -> list[float]:
+    """:func:`measure_arch_ms` of several DC-NAS architectures, timed in interleaved rounds;
+    ``others`` ((architecture name, its arguments), e.g. ``("unet-m", {"b": 24})``) are timed in
+    the same rounds and their latencies follow the DC-NAS ones in the returned list."""
     x = _input((1, in_channels, int(size[0]), int(size[1])), device)
     fns = []
-    for a in archs:
+    for name, a in [*(("dcnas", a) for a in archs), *others]:
         torch.manual_seed(seed)
-        net = _prep(create_arch("dcnas", in_channels, out_channels, **a), device)
+        net = _prep(create_arch(name, in_channels, out_channels, **a), device)
         fns.append(lambda net=net: net(x))
     return time_many(fns, warmup, repeats, device)
+
+
+def parse_arch_spec(text: str) -> tuple[str, dict[str, Any]]:
+    """A reference network named on the command line: an installed preset (``unet-m-srgb``: its
+    architecture and arguments) or ``ARCH[:key=value,...]`` (``unet-m:b=24``; values read as
+    YAML scalars). Raises ValueError naming what is wrong."""
+    import yaml
+
+    from edgeden.models.registry import list_archs
+
+    name, _, rest = text.strip().partition(":")
+    if not rest:
+        from edgeden.presets import all_presets
+
+        pre = all_presets().get(name)
+        if pre is not None:
+            if pre.array:
+                raise ValueError(f"{name}: an array preset (one network per noise range) is not one reference network")
+            return pre.arch, dict(pre.arch_args)
+    if name not in list_archs():
+        raise ValueError(f"{text!r}: neither an installed preset nor an architecture "
+                         f"(architectures: {', '.join(list_archs())})")
+    args: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, eq, val = item.partition("=")
+        if not eq or not key.strip():
+            raise ValueError(f"{text!r}: arguments are key=value pairs separated by commas, got {item!r}")
+        args[key.strip()] = yaml.safe_load(val)
+    return name, args
 
 
 def check_latency_model(lut: dict[str, Any], n: int = 20, seed: int = 0, warmup: int | None = None,

@@ -36,6 +36,11 @@ What runs, in order:
    data; Pareto-optimal rows marked. The median of measured / predicted over the candidates
    re-scales the table to the machine's speed *now* (a shared CPU's load changes) and, when it
    moved more than ``fit_tol / 2``, step 4 is redone with it and the new choice measured.
+   With a reference network (``target_like``: "as fast as UNet-M here") the target is that
+   network's latency, measured right after the table and again in the same interleaved rounds
+   as the candidates; the final fit and the reported error use the second, so a machine whose
+   speed drifted between the two (a shared CPU did by 30% within an hour, docs/search.md) moves
+   the target with the candidates instead of away from them.
 
 Writes into the output folder: ``lut.json``, ``search_log.jsonl``, ``pareto.json``,
 ``pareto.md`` and ``recipe.yaml`` (an ordinary training recipe: ``arch: dcnas`` with the chosen
@@ -77,7 +82,7 @@ BASE_RECIPES = {"denoise": "unet-m-srgb", "joint": "dcnet-cifar"}
 class SearchConfig:
     """Everything ``edgeden search`` takes; defaults as the module docstring says."""
 
-    target_ms: float
+    target_ms: float  # ignored (may be 0) with target_like
     size: tuple[int, int] = (256, 256)
     per_mp: bool = False  # target_ms is per megapixel (of ``size``'s image, scaled)
     task: str = "denoise"
@@ -109,6 +114,7 @@ class SearchConfig:
     fit_tol: float = 0.03
     snapshots: int = 3
     log_every: int = 10
+    target_like: str | None = None  # the target is this network's latency here: a preset or "ARCH[:k=v,...]"
 
     def target_image_ms(self) -> float:
         """The target per image of ``size`` (ms)."""
@@ -339,18 +345,20 @@ def run_search(cfg: SearchConfig, out: str | Path, progress: Callable[[str, dict
     "steps": done, "stopped": "steps" | "budget", "files": {...}}."""
     if cfg.task not in TASKS:
         raise ValueError(f"--task must be one of {', '.join(TASKS)}, got {cfg.task!r}")
-    if not (cfg.target_ms > 0 and math.isfinite(cfg.target_ms)):
+    if cfg.target_like is None and not (cfg.target_ms > 0 and math.isfinite(cfg.target_ms)):
         raise ValueError("--target-ms must be a positive number")
+    ref = LAT.parse_arch_spec(cfg.target_like) if cfg.target_like else None  # ValueError before any work
     t_start = time.time()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     with open(out / "search_log.jsonl", "w") as logf:
-        return _search(cfg, out, progress or (lambda what, info: None), logf, t_start)
+        return _search(cfg, out, progress or (lambda what, info: None), logf, t_start, ref)
 
 
-def _search(cfg: SearchConfig, out: Path, note: Callable[[str, dict], None], logf, t_start: float) -> dict[str, Any]:
+def _search(cfg: SearchConfig, out: Path, note: Callable[[str, dict], None], logf, t_start: float,
+            ref: tuple[str, dict] | None = None) -> dict[str, Any]:
     budget_s = cfg.budget_hours * 3600.0
     dev = torch.device(cfg.device)
 
@@ -362,7 +370,7 @@ def _search(cfg: SearchConfig, out: Path, note: Callable[[str, dict], None], log
     base = _base_recipe(cfg)
     space = _task_space(cfg, base)
     in_ch, out_ch = base.spec.in_channels, base.spec.image_channels
-    target = cfg.target_image_ms()
+    target = cfg.target_image_ms() if ref is None else 0.0  # a reference is measured with the table
     log("start", config=asdict(cfg), target_image_ms=target, space=space.to_dict(), in_channels=in_ch,
         base_recipe=BASE_RECIPES[cfg.task])
 
@@ -378,6 +386,12 @@ def _search(cfg: SearchConfig, out: Path, note: Callable[[str, dict], None], log
         lut = LAT.build_lut(space, cfg.size, in_ch, out_ch, cfg.device, cfg.lut_warmup, cfg.lut_repeats,
                             cfg.lut_calibrate, cfg.seed)
     LAT.save_lut(lut, out / "lut.json")
+    others = [ref] if ref else []
+    if ref:
+        pr = lut["protocol"]
+        target = LAT.measure_archs_ms([], in_ch, cfg.size, out_ch, cfg.device, pr["warmup"], pr["repeats"],
+                                      cfg.seed, others=others)[0]
+        log("target", like=cfg.target_like, arch=ref[0], arch_args=ref[1], ms=target)
     lo, hi = LAT.lut_range(lut, space)
     lats = LAT.position_latencies(lut, space)
     fixed, k_scale = LAT.fixed_ms(lut), LAT.scale(lut)
@@ -536,10 +550,15 @@ def _search(cfg: SearchConfig, out: Path, note: Callable[[str, dict], None], log
     note("pareto", {"candidates": len(rows)})
     mp = cfg.size[0] * cfg.size[1] / 1e6
 
-    def measure_rows(todo: list[dict]) -> None:
+    def measure_rows(todo: list[dict]) -> float | None:
+        """Measure ``todo`` (and the reference network in the same rounds: its ms is returned)."""
         meas = LAT.measure_archs_ms([space.arch_args(r["choices"]) for r in todo], in_ch, cfg.size, out_ch,
-                                    cfg.device, lut["protocol"]["warmup"], lut["protocol"]["repeats"], cfg.seed)
+                                    cfg.device, lut["protocol"]["warmup"], lut["protocol"]["repeats"], cfg.seed,
+                                    others=others)
+        ref_now = meas[len(todo)] if ref else None
         for r, m in zip(todo, meas):
+            if ref_now is not None:
+                r["reference_ms"] = round(ref_now, 4)
             model.set_choices([space.ops.index(o) for o in r["choices"]])
             r["measured_ms"] = round(m, 4)
             r["measured_ms_per_mp"] = round(m / mp, 3)
@@ -547,15 +566,19 @@ def _search(cfg: SearchConfig, out: Path, note: Callable[[str, dict], None], log
             r.update(_quick_eval(model, val, joint))
             r["log_prob"] = round(sum(logp[p][space.ops.index(o)] for p, o in enumerate(r["choices"])), 3)
             r["arch_args"] = space.arch_args(r["choices"])
+        return ref_now
 
-    measure_rows(rows)
+    ref_now = measure_rows(rows)
+    target_now = target if ref_now is None else ref_now  # the reference, measured beside the candidates
+    if ref:
+        log("target_now", like=cfg.target_like, ms=ref_now, at_start_ms=target)
     # The machine's speed now, against the table's: a shared CPU's load (or a GPU's clocks) may
     # have changed since the table was measured. The blocks' relative costs are kept; the
     # overall factor is re-measured on the candidates and the fit redone with it (twice at most).
     now_scale = k_scale
     for n_pass in range(2):
         ratio, now_scale = speed_now(rows, k_scale)
-        idx, _sw = fit_to_target(final, logp, lats, fixed, now_scale, target, cfg.fit_tol)
+        idx, _sw = fit_to_target(final, logp, lats, fixed, now_scale, target_now, cfg.fit_tol)
         log("recalibrate", table_scale=k_scale, ratio_now=ratio, scale_now=now_scale,
             refit=[space.ops[i] for i in idx], load_avg_1min=LAT.load_avg(),
             table_load_avg_1min=lut["machine"].get("load_avg_1min"))
@@ -577,9 +600,12 @@ def _search(cfg: SearchConfig, out: Path, note: Callable[[str, dict], None], log
             r["pareto"] = front
     chosen = next(r for r in rows if "chosen" in r["names"])
     chosen["target_ms"] = round(target, 4)
+    if ref:
+        chosen["target_like"] = cfg.target_like
     chosen["scale_now"] = round(now_scale, 4)
     chosen["predicted_now_ms"] = round(chosen["predicted_ms"] * now_scale / k_scale, 4)
-    chosen["measured_vs_target_pct"] = round(100.0 * (chosen["measured_ms"] - target) / target, 2)
+    goal = chosen.get("reference_ms", target)  # with a reference: the one measured in the same rounds
+    chosen["measured_vs_target_pct"] = round(100.0 * (chosen["measured_ms"] - goal) / goal, 2)
     (out / "pareto.json").write_text(json.dumps({"target_ms": target, "size": list(cfg.size), "task": cfg.task,
                                                  "quality_of": q_key, "machine": lut["machine"], "rows": rows},
                                                 indent=1) + "\n")
@@ -587,10 +613,12 @@ def _search(cfg: SearchConfig, out: Path, note: Callable[[str, dict], None], log
     log("pareto", rows=[{k: v for k, v in r.items() if k != "arch_args"} for r in rows])
 
     # recipe of the chosen architecture
-    tname = f"{cfg.target_ms:g}ms{'-per-mp' if cfg.per_mp else ''}"
+    tname = (f"like-{cfg.target_like.split(':')[0]}" if ref else
+             f"{cfg.target_ms:g}ms{'-per-mp' if cfg.per_mp else ''}")
     name = f"dcnas-{cfg.task}-{tname}".replace("+", "")
     notes = (f"Found by `edgeden search` on {lut['machine']['cpu']} ({lut['machine']['threads']} threads, "
-             f"{cfg.device}): target {target:.3g} ms per {cfg.size[0]}x{cfg.size[1]} image, predicted "
+             f"{cfg.device}): target {target:.3g} ms per {cfg.size[0]}x{cfg.size[1]} image"
+             + (f" (the latency of {cfg.target_like} here)" if ref else "") + ", predicted "
              f"{chosen['predicted_ms']:.3g} ms, measured {chosen['measured_ms']:.3g} ms; {steps_done} search steps.")
     doc = _recipe_doc(base, cfg, chosen["arch_args"], name, notes)
     (out / "recipe.yaml").write_text(
@@ -599,7 +627,8 @@ def _search(cfg: SearchConfig, out: Path, note: Callable[[str, dict], None], log
     load_recipe(out / "recipe.yaml")  # it must load as written
     log("end", chosen={k: v for k, v in chosen.items() if k != "arch_args"}, recipe=str(out / "recipe.yaml"),
         wall_s=round(time.time() - t_start, 1))
-    return {"recipe": str(out / "recipe.yaml"), "chosen": chosen, "target_ms": target, "lut_range_ms": (lo, hi),
+    return {"recipe": str(out / "recipe.yaml"), "chosen": chosen, "target_ms": target, "target_now_ms": target_now,
+            "lut_range_ms": (lo, hi),
             "steps": steps_done, "stopped": stopped, "rows": rows,
             "files": {k: str(out / k) for k in ("lut.json", "search_log.jsonl", "pareto.json", "pareto.md", "recipe.yaml")}}
 
@@ -613,6 +642,9 @@ def _pareto_md(rows: list[dict], cfg: SearchConfig, target: float, lut: dict, st
               f"calls; predicted = the table's sum x its calibration {LAT.scale(lut):.3f} (re-measured on these "
               f"candidates: {now_scale:.3f}, used for the final fit). Quality: the supernet's shared weights after "
               f"{steps} search steps on held-out data (a ranking aid, not the trained model's figures)."),
+             *([f"Target: the latency of `{cfg.target_like}` here, {target:.4g} ms measured after the table, "
+                f"{rows[0]['reference_ms']:.4g} ms beside the candidates (the final fit's target)."]
+               if cfg.target_like and rows and "reference_ms" in rows[0] else []),
              "",
              "| candidate | predicted ms | measured ms | error % | ms/MP | PSNR | SSIM |" + (" acc |" if joint else "")
              + " Pareto | blocks |",
