@@ -7,16 +7,18 @@
 # 1 thread, measured idle on 2026-12-03 (39.0 / 141.7 / 306.8 ms). Spaces widened so that each
 # target lies inside the space's range (docs/search.md).
 # While a search measures (its latency table at the start, its candidates at the end) every
-# `edgeden train` process is paused (SIGSTOP): a training on the other core made every network
+# `edgeden train` and `edgeden eval` process is paused (SIGSTOP): a training on the other core made every network
 # measure 1.6x slower here, which a table or a fit must not see (first T3 search, 2026-12-03).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 S=lab/scratch/dcnas
 mkdir -p "$S"
-pause_trainings() { pkill -STOP -f "edgeden train" || true; }
-resume_trainings() { pkill -CONT -f "edgeden train" || true; }
-search() {  # name target widths hours
-  edgeden search --target-ms "$2" --size 256x256 --widths "$3" --budget-hours "$4" --threads 1 --out "$S/$1" \
+pause_trainings() { pkill -STOP -f "edgeden (train|eval)" || true; }
+resume_trainings() { pkill -CONT -f "edgeden (train|eval)" || true; }
+search() {  # name target(ms, or a network for --target-like) widths hours
+  local tgt=(--target-ms "$2")
+  [[ $2 =~ ^[a-z] ]] && tgt=(--target-like "$2")
+  edgeden search "${tgt[@]}" --size 256x256 --widths "$3" --budget-hours "$4" --threads 1 --out "$S/$1" \
     > "$S/$1.out" 2>&1 &
   local pid=$! quiet=1
   trap resume_trainings EXIT
@@ -44,6 +46,8 @@ case "$1" in
   # on the first machine, 99.5 ms (dense convs ran 2.1x faster, depthwise ones only 1.45x).
   # Widths chosen so that the space brackets 66 ms there.
   B) search t2b 66.0 20,32,52,104 0.4; train dcnas-t2b ;;
+  # L: the same target as B given as a network (--target-like), measured beside the candidates.
+  L) search t2c unet-m:b=16 20,32,52,104 0.25 ;;
   T) for n in unet-m24 unet-m16 unet-s dcnas-t3 dcnas-t1; do
        grep -q '"step": 3000,' "runs/dcnas-study/study-$n/log.jsonl" 2> /dev/null && continue  # done
        wait_for "$n"; train "$n"
