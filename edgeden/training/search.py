@@ -583,7 +583,8 @@ def _search(cfg: SearchConfig, out: Path, note: Callable[[str, dict], None], log
             refit=[space.ops[i] for i in idx], load_avg_1min=LAT.load_avg(),
             table_load_avg_1min=lut["machine"].get("load_avg_1min"))
         old = next(r for r in rows if "chosen" in r["names"])
-        if abs(ratio - 1) <= cfg.fit_tol / 2 or [space.ops[i] for i in idx] == old["choices"]:
+        moved = abs(ratio - 1) > cfg.fit_tol / 2 or abs(target_now / target - 1) > cfg.fit_tol / 2
+        if not moved or [space.ops[i] for i in idx] == old["choices"]:
             break
         was = "fit x1.0 (table scale)" if n_pass == 0 else f"fit x1.0 (re-scaled, pass {n_pass})"
         old["names"] = [n if n != "chosen" else was for n in old["names"]]
