@@ -7,8 +7,8 @@
 # 1 thread, measured idle on 2026-12-03 (39.0 / 141.7 / 306.8 ms). Spaces widened so that each
 # target lies inside the space's range (docs/search.md).
 # While a search measures (its latency table at the start, its candidates at the end) every
-# `edgeden train` and `edgeden eval` process is paused (SIGSTOP): a training on the other core made every network
-# measure 1.6x slower here, which a table or a fit must not see (first T3 search, 2026-12-03).
+# `edgeden train` and `edgeden eval` process is paused (SIGSTOP): a training on the other core
+# made every network measure 1.6x slower here, which a table or a fit must not see (first T3 search, 2026-12-03).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 S=lab/scratch/dcnas
@@ -47,6 +47,7 @@ case "$1" in
   # Widths chosen so that the space brackets 66 ms there.
   B) search t2b 66.0 20,32,52,104 0.4; train dcnas-t2b ;;
   # L: the same target as B given as a network (--target-like), measured beside the candidates.
+  # It found the t2b network again (lab/results/dcnas/study-search-t2c/), so its recipe is not kept.
   L) search t2c unet-m:b=16 20,32,52,104 0.25 ;;
   T) for n in unet-m24 unet-m16 unet-s dcnas-t3 dcnas-t1; do
        grep -q '"step": 3000,' "runs/dcnas-study/study-$n/log.jsonl" 2> /dev/null && continue  # done

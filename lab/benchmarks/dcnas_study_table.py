@@ -94,7 +94,9 @@ def main() -> None:
             print(f"| {title} | {label} | {c['params']:,} | {c['gmacs_per_mp']:.1f} | {srch} | {_ms_cell(runs, key, f'study-{unet}')} | "
                   + " | ".join(cells) + " |")
     ref = _cells(ev, "unet-m-srgb", compact)
-    print("| (shipped, long training) | unet-m-srgb | 1,083,891 | 79.6 | - | as unet-m24 | " + " | ".join(ref) + " |")
+    c = lat["cost"]["study-unet-m24"]  # the same architecture
+    print(f"| (shipped, long training) | unet-m-srgb | {c['params']:,} | {c['gmacs_per_mp']:.1f} | - | as unet-m24 | "
+          + " | ".join(ref) + " |")
     print(f"\nLatency here: {lat['machine']['cpu']} ({lat['machine'].get('cpu_capability')}), 1 thread, "
           f"256x256 sRGB + noise map; {len(runs)} runs over the session (trainings paused), each the "
           f"median of {lat['repeats']} interleaved rounds after {lat['warmup']} warm-up calls.")
