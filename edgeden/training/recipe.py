@@ -56,6 +56,7 @@ class Recipe:
     init: str | None = None  # start from these weights (safetensors; a shipped preset's file name works)
     freeze: list[str] = field(default_factory=list)  # submodules kept as loaded (not trained)
     init_into: str | None = None  # load ``init`` into this submodule (e.g. "unet" of a DC-Net)
+    init_missing: list[str] = field(default_factory=list)  # modules ``init`` lacks; they start fresh (e.g. a new classifier branch)
     init_widen: bool = False  # ``init`` is a narrower net of the same family: embed it (UNet.load_narrower)
     stages: list[dict[str, Any]] | None = None  # staged program (edgeden.training.stages)
     teacher: dict[str, Any] | None = None  # distillation teacher (edgeden.training.distill)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import types
 from pathlib import Path
 from typing import Callable
 
@@ -139,6 +140,16 @@ def validate(model: torch.nn.Module, pairs) -> dict[str, float]:
     return out
 
 
+def _freeze(module: torch.nn.Module) -> None:
+    """Keep ``module`` exactly as loaded: no gradients, and always in eval mode, so that batch-norm
+    running statistics do not drift with the batches of whatever is trained around it (a frozen
+    DC-NAS encoder under a new classifier branch would otherwise change its denoiser's output)."""
+    for p in module.parameters():
+        p.requires_grad_(False)
+    module.eval()
+    module.train = types.MethodType(lambda self, mode=True: torch.nn.Module.train(self, False), module)
+
+
 def bf16_is_fast() -> bool:
     """True when this CPU has native bf16 (AVX512-BF16 or AMX: :func:`edgeden.core.precision.native_bf16`).
 
@@ -159,6 +170,9 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
     if recipe.threads:
         torch.set_num_threads(recipe.threads)
     out = Path(out_root) / recipe.name
+    if not resume and any((out / f).exists() for f in (CK.STATE_FILE, "log.jsonl", "best.safetensors")):
+        raise ValueError(f"{out}: already holds a run of {recipe.name!r}; --resume continues it, or choose another "
+                         f"--out (nothing there is replaced)")
     out.mkdir(parents=True, exist_ok=True)
     total = int(steps or recipe.optim.get("steps", 10000))
     gen = torch.Generator().manual_seed(recipe.seed)
@@ -181,11 +195,17 @@ def train(recipe: Recipe, out_root: str | Path = "runs", steps: int | None = Non
             if not hasattr(target, "load_narrower"):
                 raise ValueError(f"init_widen: {recipe.arch} cannot embed a narrower network")
             target.load_narrower(state)
+        elif recipe.init_missing:  # new modules (e.g. a classifier branch) keep their fresh weights
+            res = target.load_state_dict(state, strict=False)
+            allowed = tuple(m.rstrip(".") + "." for m in recipe.init_missing)
+            stray = [k for k in res.missing_keys if not k.startswith(allowed)]
+            if stray or res.unexpected_keys:
+                raise ValueError(f"init {recipe.init}: does not fit {recipe.arch} beyond init_missing "
+                                 f"{recipe.init_missing}: missing {stray[:5]}, unexpected {res.unexpected_keys[:5]}")
         else:
             target.load_state_dict(state)
     for name in recipe.freeze:  # trained no further (e.g. a shipped denoiser under a new classifier branch)
-        for p in model.get_submodule(name).parameters():
-            p.requires_grad_(False)
+        _freeze(model.get_submodule(name))
     from edgeden.training import stages as S
 
     program = S.Program(recipe.stages or [{"steps": total}], total)

@@ -15,10 +15,11 @@ S=lab/scratch/dcnas
 mkdir -p "$S"
 pause_trainings() { pkill -STOP -f "edgeden (train|eval)" || true; }
 resume_trainings() { pkill -CONT -f "edgeden (train|eval)" || true; }
-search() {  # name target(ms, or a network for --target-like) widths hours
+search() {  # name target(ms, or a network for --target-like) widths hours [task]
   local tgt=(--target-ms "$2")
   [[ $2 =~ ^[a-z] ]] && tgt=(--target-like "$2")
   edgeden search "${tgt[@]}" --size 256x256 --widths "$3" --budget-hours "$4" --threads 1 --out "$S/$1" \
+    --task "${5:-denoise}" \
     > "$S/$1.out" 2>&1 &
   local pid=$! quiet=1
   trap resume_trainings EXIT
@@ -32,6 +33,7 @@ search() {  # name target(ms, or a network for --target-like) widths hours
   resume_trainings
   wait $pid
   python lab/benchmarks/dcnas_study.py recipe "$S/$1" "study-dcnas-$1"
+  cp -r "$S/$1" lab/results/dcnas/study-search-$1  # scratch does not survive a cut session
 }
 wait_for() { while [ ! -f "lab/recipes/dcnas-study/study-$1.yaml" ]; do sleep 20; done; }
 train() { edgeden train "lab/recipes/dcnas-study/study-$1.yaml" --threads 1 --out runs/dcnas-study > "$S/train-$1.out" 2>&1; }
@@ -49,6 +51,12 @@ case "$1" in
   # L: the same target as B given as a network (--target-like), measured beside the candidates.
   # It found the t2b network again (lab/results/dcnas/study-search-t2c/), so its recipe is not kept.
   L) search t2c unet-m:b=16 20,32,52,104 0.25 ;;
+  # J: the joint task (issue 23 point 3, joint dcnas vs dcnet): searched at the latency of the
+  # shipped dcnet (UNet-M b24 + its classifier branch) in t3's space; the found network's
+  # denoiser trains as the study's, then its classifier branch on the frozen denoiser as
+  # dcnet's does (recipes study-*-cls); dcnet's branch on study-unet-m24 the same way (K).
+  J) search tj dcnet 48,72,120,240 0.5 joint; train dcnas-tj; train dcnas-tj-cls ;;
+  K) train dcnet-cls ;;
   T) for n in unet-m24 unet-m16 unet-s dcnas-t3 dcnas-t1; do
        grep -q '"step": 3000,' "runs/dcnas-study/study-$n/log.jsonl" 2> /dev/null && continue  # done
        wait_for "$n"; train "$n"

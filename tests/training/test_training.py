@@ -435,3 +435,40 @@ def test_tone_mapped_loss_weighs_dark_errors_as_a_render_does():
     bump = torch.zeros_like(y)
     bump[:, :, :8] = 0.005
     assert float(recipe_loss(r, dark + bump, dark, ident)) > float(recipe_loss(r, bright + bump, bright, ident))
+
+
+def test_frozen_dcnas_denoiser_under_a_new_classifier_branch(tmp_path, photo_dir):
+    """A trained DC-NAS denoiser (no classifier) starts a joint network whose branch is new
+    (``init_missing``): the frozen denoiser stays exactly as loaded, batch-norm statistics
+    included, while the branch trains; an ``init`` that does not fit beyond the named modules is
+    an error; and a run folder that holds a run is never started over without --resume."""
+    from safetensors.torch import load_file
+
+    from edgeden.training.trainer import build_model
+
+    arch = {"widths": [8, 12], "stages": [["mb-k3-e3"], ["mb-k3-e3", "mb-k5-e3"]], "stem_stride": 2, "final_width": 4}
+    r = _recipe(tmp_path, photo_dir, name="tiny-dcnas", arch="dcnas", arch_args=arch, zero_init=["head"],
+                optim={"lr": 1e-3, "steps": 2, "warmup": 1})
+    den = train(r, out_root=tmp_path / "runs")
+    log = (den / "log.jsonl").read_text()
+    with pytest.raises(ValueError, match="already holds a run"):
+        train(r, out_root=tmp_path / "runs")
+    assert (den / "log.jsonl").read_text() == log
+
+    npz = _tiny_labelled(tmp_path)
+    joint = {**arch, "num_classes": 10, "cls_widths": [16], "cls_stages": [["mb-k3-e3"]]}
+    denoiser = ["stem", "enc", "up", "dec", "up_final", "dec_final", "head"]
+    over = dict(arch="dcnas", arch_args=joint, init=str(den / "best.safetensors"), freeze=denoiser,
+                data={"kind": "labelled", "file": str(npz), "val": 10, "batch": 4, "val_images": 10},
+                noise={"kind": "awgn", "sigma": [0, 55], "val_levels": [15]}, loss={"ce": 1.0},
+                optim={"lr": 1e-2, "steps": 2, "warmup": 1})
+    with pytest.raises(RuntimeError, match="cls_"):  # strict by default
+        train(_recipe(tmp_path, photo_dir, name="tiny-strict", **over), out_root=tmp_path / "runs")
+    with pytest.raises(ValueError, match="beyond init_missing"):
+        train(_recipe(tmp_path, photo_dir, name="tiny-part", init_missing=["cls_fc"], **over), out_root=tmp_path / "runs")
+    r2 = _recipe(tmp_path, photo_dir, name="tiny-dcnas-cls", init_missing=["cls_enc", "cls_fc"], **over)
+    run = train(r2, out_root=tmp_path / "runs")
+    w, w_den, w0 = load_file(str(run / "last.safetensors")), load_file(str(den / "best.safetensors")), build_model(r2).state_dict()
+    assert all(torch.equal(w[k], v) for k, v in w_den.items())  # running_mean / running_var too
+    assert any("running_mean" in k for k in w_den)
+    assert any(not torch.equal(w[k], w0[k]) for k in w if k.startswith("cls_"))
