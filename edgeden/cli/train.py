@@ -47,7 +47,15 @@ def train_cmd(
             prog.update(task, completed=step, total=total, msg=msg + (f"  {cb.last}" if cb.last else ""))
 
         cb.last = ""
-        run = train(r, out_root=out, steps=steps, resume=resume, progress=cb)
+        try:
+            run = train(r, out_root=out, steps=steps, resume=resume, progress=cb)
+        except ValueError as e:  # the recipe's set-up: a run already there, start weights that do not fit
+            from edgeden.cli.common import STATE
+
+            if STATE.get("debug"):
+                raise
+            prog.stop()
+            fail(str(e))
     typer.echo(f"run folder: {run} (weights: best.safetensors, log: log.jsonl)")
 
 

@@ -166,13 +166,17 @@ class BatchSource:
 
     def validation_set(self, level: float):
         """Fixed (x, y, post, labels) batches, seeded: centre crops of the held-out photos, or
-        the first ``data.val_images`` (default 500) images of a labelled set's held-out
-        validation split (``data.val`` training images, stratified by class; never the test
-        split, which is kept for the model card)."""
+        ``data.val_images`` (default 500) images of a labelled set's held-out validation split
+        (``data.val`` training images, stratified by class; never the test split, which is kept
+        for the model card), evenly spaced through the split so that every class is in them
+        (the split is stored in class order: its first images are of the first classes only)."""
         g = torch.Generator().manual_seed(1234)
         if self.labelled:
             n = int(self.recipe.data.get("val_images", 500))
             x, lab = self.cls.split("val")
+            if n < len(x):
+                idx = (torch.arange(n) * len(x)) // n
+                x, lab = x[idx], lab[idx]
             return [(*self.make(x[i:i + 100], g, level), lab[i:i + 100]) for i in range(0, min(n, len(x)), 100)]
         pairs = []
         for img in self.val_bank.images:

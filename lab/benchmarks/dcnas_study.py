@@ -3,6 +3,7 @@
     python lab/benchmarks/dcnas_study.py recipe SEARCH_DIR NAME   # study recipe of a found network
     python lab/benchmarks/dcnas_study.py latency OUT.json         # idle-machine latency of every net
     python lab/benchmarks/dcnas_study.py dcnet-cls                # dcnet's branch on study-unet-m24
+    python lab/benchmarks/dcnas_study.py joint OUT.json RUN...    # CIFAR-10 test accuracy + PSNR by level
 
 ``recipe`` writes lab/recipes/dcnas-study/NAME.yaml: the architecture (and zero_init) the search
 wrote, with the study's training (the same data, noise, loss, schedule and steps as the UNet
@@ -117,6 +118,44 @@ def latency(out: Path, repeats: int = 30, warmup: int = 10) -> None:
     print(json.dumps(res["ms"], indent=1), json.dumps(res["vs_target_pct"], indent=1))
 
 
+JOINT_LEVELS = (0, 15, 25, 50)  # AWGN sigma, 0..255 units (the classifier stage trains on 0-55)
+
+
+def joint(out: Path, runs: list[Path]) -> None:
+    """CIFAR-10 test split (2000 images, never trained or selected on) at each of JOINT_LEVELS,
+    seeded noise alike for every run: top-1 accuracy as the product computes it (mirror-view
+    mean of the logits) and of the single view, and the PSNR of the denoised 32x32 images; the
+    final weights (last.safetensors) of each classifier-stage run."""
+    import numpy as np
+    import torch
+
+    from edgeden.classify import classifier_logits
+    from edgeden.evaluate import psnr
+    from edgeden.paths import resolve_data
+    from edgeden.training import data as D
+    from edgeden.training.joint_eval import inp, load_run, noisy, run_outputs
+
+    torch.set_num_threads(1)
+    res: dict = {"levels": list(JOINT_LEVELS), "models": {}}
+    for run in runs:
+        rec, model = load_run(run)
+        bank = D.LabelledBank(resolve_data(rec.data["file"]), val=int(rec.data.get("val", 1000)))
+        x, y = bank.split("test")
+        rows = []
+        for i, lv in enumerate(JOINT_LEVELS):
+            xn = inp(model, noisy(x, lv / 255, 2024 + i), lv / 255)
+            img, lg = run_outputs(model, xn)
+            prod = torch.cat([classifier_logits(model, xn[j:j + 250]) for j in range(0, len(xn), 250)])
+            ref, den = x.permute(0, 2, 3, 1).numpy(), img.clamp(0, 1).permute(0, 2, 3, 1).numpy()
+            rows.append({"sigma": lv, "acc": round(float((prod.argmax(1) == y).float().mean()), 4),
+                         "acc_single_view": round(float((lg.argmax(1) == y).float().mean()), 4),
+                         "psnr_cifar": round(float(np.mean([psnr(a, b) for a, b in zip(den, ref)])), 3)})
+            print(rec.name, rows[-1], flush=True)
+        res["models"][rec.name] = {"arch": rec.arch, "init": rec.init, "steps": int(rec.optim.get("steps", 0)),
+                                   "test_images": len(x), "rows": rows}
+    out.write_text(json.dumps(res, indent=1) + "\n")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -125,6 +164,9 @@ def main() -> None:
     r.add_argument("name")
     r.add_argument("--row", default="chosen", help="the Pareto row to train (default: the chosen network)")
     sub.add_parser("dcnet-cls")
+    j = sub.add_parser("joint")
+    j.add_argument("out", type=Path)
+    j.add_argument("runs", nargs="+", type=Path)
     lt = sub.add_parser("latency")
     lt.add_argument("out", type=Path)
     a = ap.parse_args()
@@ -132,6 +174,8 @@ def main() -> None:
         print(recipe(a.search_dir, a.name, a.row))
     elif a.cmd == "dcnet-cls":
         print(dcnet_cls())
+    elif a.cmd == "joint":
+        joint(a.out, a.runs)
     else:
         latency(a.out)
 

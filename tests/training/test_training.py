@@ -157,6 +157,20 @@ def test_labelled_validation_split_is_stratified(tmp_path):
     assert x.shape == (6, 3, 32, 32) and 0 <= float(x.min()) and float(x.max()) <= 1 and y.dtype == torch.int64
 
 
+def test_validation_subset_of_a_labelled_split_covers_every_class(tmp_path, photo_dir):
+    """Fewer validation images than the held-out split (a search's quick accuracy) are spread
+    over every class, not the split's first classes (it is stored in class order)."""
+    from edgeden.training.batches import BatchSource
+
+    npz = _tiny_labelled(tmp_path)
+    for n, per in ((20, [2] * 10), (10, [1] * 10)):
+        r = _recipe(tmp_path, photo_dir, name=f"tiny-val{n}", arch="dcnet",
+                    data={"kind": "labelled", "file": str(npz), "val": 20, "batch": 4, "val_images": n})
+        batches = BatchSource(r, torch.Generator().manual_seed(0)).validation_set(15)
+        labels = torch.cat([b[3] for b in batches])
+        assert np.bincount(labels.numpy(), minlength=10).tolist() == per
+
+
 def test_short_labelled_training_dcnet_reports_psnr_and_accuracy(tmp_path):
     """DC-Net on a tiny labelled set: joint loss (CE + image), PSNR and accuracy in the log; the
     joint evaluation and export give a preset with a calibrated classifier block."""
