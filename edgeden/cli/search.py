@@ -39,7 +39,7 @@ def search_cmd(
     patch: Annotated[int, typer.Option("--patch", min=16, help="Training crop size of the search (denoise).")] = 64,
     batch: Annotated[int, typer.Option("--batch", min=1, help="Batch size of the search.")] = 8,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
-    widths: Annotated[Optional[str], typer.Option("--widths", help="Channels of the encoder levels, comma-separated (default 16,24,40,80): wider to reach slower targets.")] = None,
+    widths: Annotated[Optional[str], typer.Option("--widths", help="Channels of the encoder levels, comma-separated, or auto (default): the shape 16,24,40,80 scaled until the target lies inside the space, measured here before the table.")] = None,
     depths: Annotated[Optional[str], typer.Option("--depths", help="Searched blocks per encoder level, comma-separated (default 1,2,3,4; as many as --widths).")] = None,
 ) -> None:
     """Search a DC-NAS denoiser (or joint model) for a latency target on this machine; writes a
@@ -67,8 +67,9 @@ def search_cmd(
     if lut is not None and not lut.is_file():
         fail(f"no such latency table: {lut}", 2)
     space: dict = {}
+    auto = widths is None or widths.strip() == "auto"
     for name, text in (("widths", widths), ("depths", depths)):
-        if text is None:
+        if text is None or (name == "widths" and auto):
             continue
         try:
             space[name] = [int(v) for v in text.split(",")]
@@ -83,10 +84,16 @@ def search_cmd(
         dkey = {"file": data} if task == "joint" else {"train": data}
     cfg = SearchConfig(target_ms=target_ms or 0.0, target_like=target_like, size=hw, per_mp=per_mp, task=task, ops=ops, budget_hours=budget_hours,
                        steps=steps, device=device, threads=threads, data=dkey, patch=patch, batch=batch, seed=seed,
-                       lut_warmup=warmup, lut_repeats=repeats, lut=str(lut) if lut else None, space=space)
+                       lut_warmup=warmup, lut_repeats=repeats, lut=str(lut) if lut else None, space=space, auto_widths=auto)
 
     def progress(what: str, info: dict) -> None:
-        if what == "lut":
+        if what == "widths":
+            typer.echo("scaling the space's widths to the target ...", err=True)
+        elif what == "widths_done":
+            p = info["probes"][-1]
+            typer.echo(f"widths {','.join(map(str, info['widths']))} ({len(info['probes'])} probes; last: fastest "
+                       f"{p['fastest_ms']:.2f}, slowest {p['slowest_ms']:.2f}, target {p['target_ms']:.2f} ms)", err=True)
+        elif what == "lut":
             typer.echo(f"measuring the latency table at {hw[0]}x{hw[1]} on {device} ...", err=True)
         elif what == "lut_done":
             lo, hi = info["range_ms"]

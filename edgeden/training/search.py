@@ -64,7 +64,7 @@ import yaml
 from torch import nn
 
 from edgeden.models import create_arch
-from edgeden.models.dcnas import DCNAS, OP_SETS, MBBlock, SearchSpace
+from edgeden.models.dcnas import DCNAS, OP_SETS, MBBlock, SearchSpace, parse_op
 from edgeden.training import latency as LAT
 from edgeden.training.batches import BatchSource
 from edgeden.training.losses import ssim
@@ -115,6 +115,7 @@ class SearchConfig:
     snapshots: int = 3
     log_every: int = 10
     target_like: str | None = None  # the target is this network's latency here: a preset or "ARCH[:k=v,...]"
+    auto_widths: bool = False  # scale the space's widths until the target lies inside it (:func:`auto_widths`)
 
     def target_image_ms(self) -> float:
         """The target per image of ``size`` (ms)."""
@@ -357,6 +358,52 @@ def run_search(cfg: SearchConfig, out: str | Path, progress: Callable[[str, dict
         return _search(cfg, out, progress or (lambda what, info: None), logf, t_start, ref)
 
 
+def scaled_space(space: SearchSpace, factor: float) -> SearchSpace:
+    """``space`` with every width (encoder and classifier) times ``factor``, rounded to a
+    multiple of 4 (at least 4): the same shape, a different speed."""
+    def r(w: int) -> int:
+        return max(4, int(round(w * factor / 4)) * 4)
+
+    return SearchSpace(**{**space.to_dict(), "widths": [r(w) for w in space.widths],
+                          "cls_widths": [r(w) for w in space.cls_widths]})
+
+
+def auto_widths(space: SearchSpace, target_ms: float, in_channels: int, out_channels: int, size: tuple[int, int],
+                device: str = "cpu", seed: int = 0, ref: tuple[str, dict] | None = None, warmup: int = 10,
+                repeats: int = 15, probes: int = 6) -> tuple[SearchSpace, list[dict[str, Any]]]:
+    """Scale ``space``'s widths (:func:`scaled_space`) until the target latency lies well inside
+    the range of the space, i.e. between its fastest network (every block the cheapest
+    candidate) and its slowest (every block the dearest), near the middle on a log scale.
+
+    Each probe times the two extreme networks whole (``warmup`` + median of ``repeats``, batch 1,
+    an image of ``size``), with the reference network ``ref`` (``target_like``) in the same
+    rounds when given, so that the target moves with the machine's speed; the next factor
+    assumes latency grows with the square of the width. At most ``probes`` probes; the one whose
+    range's log-middle lay nearest the target wins. Returns (the space, the probes: factor, widths,
+    fastest / slowest / target ms and the target's position, 0 = fastest, 1 = slowest)."""
+    by_cost = sorted(space.ops, key=lambda op: (parse_op(op)[1], parse_op(op)[0], parse_op(op)[2]))
+    n = space.n_positions()
+    f, rows, best = 1.0, [], None
+    for _ in range(max(1, probes)):
+        sp = scaled_space(space, f)
+        if rows and sp.widths == rows[-1]["widths"]:
+            break
+        ms = LAT.measure_archs_ms([sp.arch_args([by_cost[0]] * n), sp.arch_args([by_cost[-1]] * n)], in_channels,
+                                  size, out_channels, device, warmup, repeats, seed, others=[ref] if ref else [])
+        lo, hi = ms[0], max(ms[1], ms[0] * 1.001)
+        t = ms[2] if ref else target_ms
+        pos = math.log(t / lo) / math.log(hi / lo)
+        rows.append({"factor": round(f, 4), "widths": sp.widths, "cls_widths": sp.cls_widths, "fastest_ms": round(lo, 3),
+                     "slowest_ms": round(hi, 3), "target_ms": round(t, 3), "position": round(pos, 3)})
+        miss = abs(math.log(t / math.sqrt(lo * hi)))  # from the middle of the range, log scale
+        if best is None or miss < best[1]:
+            best = (sp, miss)
+        if 0.25 <= pos <= 0.75:
+            break
+        f = min(16.0, max(1 / 16, f * (t / math.sqrt(lo * hi)) ** 0.5))
+    return best[0], rows
+
+
 def _search(cfg: SearchConfig, out: Path, note: Callable[[str, dict], None], logf, t_start: float,
             ref: tuple[str, dict] | None = None) -> dict[str, Any]:
     budget_s = cfg.budget_hours * 3600.0
@@ -374,10 +421,19 @@ def _search(cfg: SearchConfig, out: Path, note: Callable[[str, dict], None], log
     log("start", config=asdict(cfg), target_image_ms=target, space=space.to_dict(), in_channels=in_ch,
         base_recipe=BASE_RECIPES[cfg.task])
 
+    if cfg.auto_widths and not cfg.lut:  # 0. a space whose range holds the target
+        note("widths", {})
+        space, probes = auto_widths(space, target, in_ch, out_ch, cfg.size, cfg.device, cfg.seed, ref)
+        log("widths", widths=space.widths, cls_widths=space.cls_widths, probes=probes, machine=LAT.machine(cfg.device))
+        note("widths_done", {"widths": space.widths, "probes": probes})
+
     # 1. latency table
     note("lut", {})
     if cfg.lut:
         lut = LAT.load_lut(cfg.lut)
+        if cfg.auto_widths:  # the table's own widths
+            space = SearchSpace(**{**space.to_dict(), "widths": lut["space"]["widths"],
+                                   "cls_widths": lut["space"]["cls_widths"]})
         want = {"space": space.to_dict(), "size": list(cfg.size), "in_channels": in_ch}
         got = {"space": lut["space"], "size": lut["size"], "in_channels": lut["in_channels"]}
         if want != got:
