@@ -57,6 +57,28 @@ case "$1" in
   # dcnet's does (recipes study-*-cls); dcnet's branch on study-unet-m24 the same way (K).
   J) search tj dcnet 48,72,120,240 0.5 joint; train dcnas-tj; train dcnas-tj-cls ;;
   K) train dcnet-cls ;;
+  # D: UNet-M b16's latency again (--target-like), the space scaled to reach it by --widths auto
+  # (t2b / t2c on the 2026-12-06 machine: the fixed 20,32,52,104 space's slowest network was 15-20%
+  # faster than UNet-M b16); then its study training.
+  D) search t2d unet-m:b=16 auto 0.25; train dcnas-t2d ;;
+  # E (after J, K, D): the joint pair's accuracy by noise level on the CIFAR-10 test split, and the
+  # new denoisers beside their UNets on Kodak24 / CBSD68 (same seeded noise as the earlier runs).
+  E)
+    R=lab/results/dcnas
+    python lab/benchmarks/dcnas_study.py joint "$R/joint/joint_cifar_test.json" \
+      runs/dcnas-study/study-dcnet-cls runs/dcnas-study/study-dcnas-tj-cls > "$S/joint.out" 2>&1 &
+    names=()
+    for n in unet-m24 dcnas-tj unet-m16 dcnas-t2d; do
+      python lab/benchmarks/candidate_preset.py "runs/dcnas-study/study-$n" > /dev/null
+      names+=("cand-study-$n")
+    done
+    cmp=$(IFS=,; echo "${names[*]}")
+    for set in kodak24 cbsd68; do
+      EDGEDEN_PRESET_PATH=lab/scratch/presets edgeden eval unet-m-srgb --data "$set" --threads 1 \
+        --noise awgn:15 --noise awgn:25 --noise awgn:50 --noise camera:0.004 --compare "$cmp" --json \
+        > "$R/joint/study_eval_$set.json" 2> "$S/eval4-$set.err" &
+    done
+    wait ;;
   T) for n in unet-m24 unet-m16 unet-s dcnas-t3 dcnas-t1; do
        grep -q '"step": 3000,' "runs/dcnas-study/study-$n/log.jsonl" 2> /dev/null && continue  # done
        wait_for "$n"; train "$n"
