@@ -107,7 +107,8 @@ def latency(out: Path, repeats: int = 30, warmup: int = 10) -> None:
         torch.manual_seed(0)
         net = _prep(create_arch(doc["arch"], 4, 3, **(doc.get("arch_args") or {})), "cpu")
         names.append(doc["name"])
-        m = measure(doc["arch"], 4, 256, 256, out_channels=3, **(doc.get("arch_args") or {}))
+        m = measure(create_arch(doc["arch"], 4, 3, **(doc.get("arch_args") or {})).eval(), 4, 256, 256)  # a module:
+        # dcnet's own ``width`` argument would collide with measure's
         cost[doc["name"]] = {"params": m["params"], "gmacs_per_mp": round(m["macs_per_mp"] / 1e9, 2)}
         fns.append(lambda net=net: net(x))
     ms = time_many(fns, warmup, repeats, "cpu")
