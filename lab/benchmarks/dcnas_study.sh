@@ -3,6 +3,8 @@
 #   bash lab/benchmarks/dcnas_study.sh S   # the searches, one after the other, then train one found net
 #   bash lab/benchmarks/dcnas_study.sh T   # train the three UNets and the found nets as they come
 #   bash lab/benchmarks/dcnas_study.sh C   # after both: idle latency of every net, then Kodak24 / CBSD68 evals
+#   (2026-12-07) J and K side by side: the joint search at dcnet's latency and both joint nets'
+#   trainings; D: the --widths auto search at UNet-M b16's latency and its training; E after them.
 # Targets: latency of UNet-S / UNet-M b16 / UNet-M b24 (= unet-m-srgb) per 256x256 sRGB image at
 # 1 thread, measured idle on 2026-12-03 (39.0 / 141.7 / 306.8 ms). Spaces widened so that each
 # target lies inside the space's range (docs/search.md).
@@ -35,6 +37,22 @@ search() {  # name target(ms, or a network for --target-like) widths hours [task
   python lab/benchmarks/dcnas_study.py recipe "$S/$1" "study-dcnas-$1"
   cp -r "$S/$1" lab/results/dcnas/study-search-$1  # scratch does not survive a cut session
 }
+evals() {  # results-folder err-tag study-name...: the named study runs beside unet-m-srgb, one eval per set
+  local R=$1 tag=$2 names=() n
+  shift 2
+  for n in "$@"; do
+    python lab/benchmarks/candidate_preset.py "runs/dcnas-study/study-$n" > /dev/null
+    names+=("cand-study-$n")
+  done
+  local cmp
+  cmp=$(IFS=,; echo "${names[*]}")
+  for set in kodak24 cbsd68; do
+    EDGEDEN_PRESET_PATH=lab/scratch/presets edgeden eval unet-m-srgb --data "$set" --threads 1 \
+      --noise awgn:15 --noise awgn:25 --noise awgn:50 --noise camera:0.004 --compare "$cmp" --json \
+      > "$R/study_eval_$set.json" 2> "$S/$tag-$set.err" &
+  done
+  wait
+}
 wait_for() { while [ ! -f "lab/recipes/dcnas-study/study-$1.yaml" ]; do sleep 20; done; }
 train() { edgeden train "lab/recipes/dcnas-study/study-$1.yaml" --threads 1 --out runs/dcnas-study > "$S/train-$1.out" 2>&1; }
 case "$1" in
@@ -64,39 +82,18 @@ case "$1" in
   # E (after J, K, D): the joint pair's accuracy by noise level on the CIFAR-10 test split, and the
   # new denoisers beside their UNets on Kodak24 / CBSD68 (same seeded noise as the earlier runs).
   E)
-    R=lab/results/dcnas
-    python lab/benchmarks/dcnas_study.py joint "$R/joint/joint_cifar_test.json" \
+    R=lab/results/dcnas/joint
+    python lab/benchmarks/dcnas_study.py joint "$R/joint_cifar_test.json" \
       runs/dcnas-study/study-dcnet-cls runs/dcnas-study/study-dcnas-tj-cls > "$S/joint.out" 2>&1 &
-    names=()
-    for n in unet-m24 dcnas-tj unet-m16 dcnas-t2d; do
-      python lab/benchmarks/candidate_preset.py "runs/dcnas-study/study-$n" > /dev/null
-      names+=("cand-study-$n")
-    done
-    cmp=$(IFS=,; echo "${names[*]}")
-    for set in kodak24 cbsd68; do
-      EDGEDEN_PRESET_PATH=lab/scratch/presets edgeden eval unet-m-srgb --data "$set" --threads 1 \
-        --noise awgn:15 --noise awgn:25 --noise awgn:50 --noise camera:0.004 --compare "$cmp" --json \
-        > "$R/joint/study_eval_$set.json" 2> "$S/eval4-$set.err" &
-    done
-    wait ;;
+    evals "$R" eval4 unet-m24 dcnas-tj unet-m16 dcnas-t2d
+    # then, with nothing else running, three idle latency runs of every study network
+    for i in 1 2 3; do python lab/benchmarks/dcnas_study.py latency "$R/latency_256px_idle_run$i.json"; sleep 20; done ;;
   T) for n in unet-m24 unet-m16 unet-s dcnas-t3 dcnas-t1; do
        grep -q '"step": 3000,' "runs/dcnas-study/study-$n/log.jsonl" 2> /dev/null && continue  # done
        wait_for "$n"; train "$n"
      done ;;
   C)
-    R=lab/results/dcnas
-    python lab/benchmarks/dcnas_study.py latency "$R/study_latency_256px_idle.json"
-    names=()
-    for run in runs/dcnas-study/study-*; do
-      python lab/benchmarks/candidate_preset.py "$run" > /dev/null
-      names+=("cand-$(basename "$run")")
-    done
-    cmp=$(IFS=,; echo "${names[*]}")
-    for set in kodak24 cbsd68; do
-      EDGEDEN_PRESET_PATH=lab/scratch/presets edgeden eval unet-m-srgb --data "$set" --threads 1 \
-        --noise awgn:15 --noise awgn:25 --noise awgn:50 --noise camera:0.004 --compare "$cmp" --json \
-        > "$R/study_eval_$set.json" 2> "$S/eval-$set.err" &
-    done
-    wait ;;
+    python lab/benchmarks/dcnas_study.py latency lab/results/dcnas/study_latency_256px_idle.json
+    evals lab/results/dcnas eval $(cd runs/dcnas-study && ls -d study-* | sed 's/^study-//') ;;
 esac
 echo "worker $1 done $(date)"
