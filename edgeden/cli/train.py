@@ -17,7 +17,7 @@ def train_cmd(
     """Train a model from clean photographs with synthetic noise, as the recipe says."""
     import torch
 
-    from edgeden.cli.common import fail
+    from edgeden.cli.common import STATE, fail
     from edgeden.training.recipe import load_recipe
     from edgeden.training.trainer import train
 
@@ -50,8 +50,6 @@ def train_cmd(
         try:
             run = train(r, out_root=out, steps=steps, resume=resume, progress=cb)
         except ValueError as e:  # the recipe's set-up: a run already there, start weights that do not fit
-            from edgeden.cli.common import STATE
-
             if STATE.get("debug"):
                 raise
             prog.stop()

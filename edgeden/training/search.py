@@ -54,7 +54,7 @@ import math
 import random
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -364,8 +364,7 @@ def scaled_space(space: SearchSpace, factor: float) -> SearchSpace:
     def r(w: int) -> int:
         return max(4, int(round(w * factor / 4)) * 4)
 
-    return SearchSpace(**{**space.to_dict(), "widths": [r(w) for w in space.widths],
-                          "cls_widths": [r(w) for w in space.cls_widths]})
+    return replace(space, widths=[r(w) for w in space.widths], cls_widths=[r(w) for w in space.cls_widths])
 
 
 def auto_widths(space: SearchSpace, target_ms: float, in_channels: int, out_channels: int, size: tuple[int, int],
@@ -381,7 +380,11 @@ def auto_widths(space: SearchSpace, target_ms: float, in_channels: int, out_chan
     assumes latency grows with the square of the width. At most ``probes`` probes; the one whose
     range's log-middle lay nearest the target wins. Returns (the space, the probes: factor, widths,
     fastest / slowest / target ms and the target's position, 0 = fastest, 1 = slowest)."""
-    by_cost = sorted(space.ops, key=lambda op: (parse_op(op)[1], parse_op(op)[0], parse_op(op)[2]))
+    def cost(op: str) -> tuple[int, int, bool]:  # expansion first, then kernel, then SE
+        k, e, se = parse_op(op)
+        return e, k, se
+
+    by_cost = sorted(space.ops, key=cost)
     n = space.n_positions()
     f, rows, best = 1.0, [], None
     for _ in range(max(1, probes)):
@@ -395,12 +398,12 @@ def auto_widths(space: SearchSpace, target_ms: float, in_channels: int, out_chan
         pos = math.log(t / lo) / math.log(hi / lo)
         rows.append({"factor": round(f, 4), "widths": sp.widths, "cls_widths": sp.cls_widths, "fastest_ms": round(lo, 3),
                      "slowest_ms": round(hi, 3), "target_ms": round(t, 3), "position": round(pos, 3)})
-        miss = abs(math.log(t / math.sqrt(lo * hi)))  # from the middle of the range, log scale
-        if best is None or miss < best[1]:
-            best = (sp, miss)
+        off = t / math.sqrt(lo * hi)  # the target against the range's middle, log scale
+        if best is None or abs(math.log(off)) < best[1]:
+            best = (sp, abs(math.log(off)))
         if 0.25 <= pos <= 0.75:
             break
-        f = min(16.0, max(1 / 16, f * (t / math.sqrt(lo * hi)) ** 0.5))
+        f = min(16.0, max(1 / 16, f * off ** 0.5))
     return best[0], rows
 
 
@@ -432,8 +435,7 @@ def _search(cfg: SearchConfig, out: Path, note: Callable[[str, dict], None], log
     if cfg.lut:
         lut = LAT.load_lut(cfg.lut)
         if cfg.auto_widths:  # the table's own widths
-            space = SearchSpace(**{**space.to_dict(), "widths": lut["space"]["widths"],
-                                   "cls_widths": lut["space"]["cls_widths"]})
+            space = replace(space, widths=lut["space"]["widths"], cls_widths=lut["space"]["cls_widths"])
         want = {"space": space.to_dict(), "size": list(cfg.size), "in_channels": in_ch}
         got = {"space": lut["space"], "size": lut["size"], "in_channels": lut["in_channels"]}
         if want != got:
