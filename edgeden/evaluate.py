@@ -8,6 +8,8 @@ Noise specs (seeded, reproducible; noise is float and unclipped, as in the stand
                        signal dependent and correlated, like a camera JPEG); the reference is
                        the clean raw rendered by the same ISP. The denoiser is told nothing:
                        its noise level is estimated from the image, as ``edgeden denoise`` does.
+  ``camera:SHOT:qQ``   the same noisy render saved as a camera JPEG of quality Q (1..95; 8 bits,
+                       4:2:0 chroma) and decoded; the reference is still the clean render.
   ``raw:SHOT``         raw presets: the clean sRGB image is unprocessed with a fixed typical
                        camera (edgeden.core.isp.DEFAULT_CCM / DEFAULT_WB), mosaiced, and given
                        Poisson-Gaussian noise with shot S = SHOT and UPI's mean read noise.
@@ -84,16 +86,23 @@ def load_clean_set(data: str, limit: int | None = None, start: int = 0) -> list[
 class NoiseSpec:
     kind: str  # "awgn" | "camera" | "raw"
     level: float
+    jpeg: int | None = None  # camera only: JPEG quality of the noisy render (camera:SHOT:qQ)
 
     @classmethod
     def parse(cls, spec: str) -> "NoiseSpec":
         kind, _, val = spec.partition(":")
+        val, _, extra = val.partition(":")
         if kind not in ("awgn", "camera", "raw") or not val:
-            raise ValueError(f"{spec!r}: noise spec must be awgn:SIGMA, camera:SHOT or raw:SHOT")
-        return cls(kind, float(val))
+            raise ValueError(f"{spec!r}: noise spec must be awgn:SIGMA, camera:SHOT[:qQUALITY] or raw:SHOT")
+        jpeg = None
+        if extra:
+            if kind != "camera" or not (extra[:1] == "q" and extra[1:].isdigit() and 1 <= int(extra[1:]) <= 95):
+                raise ValueError(f"{spec!r}: only camera noise takes a JPEG quality, as camera:SHOT:qQ with Q in 1..95")
+            jpeg = int(extra[1:])
+        return cls(kind, float(val), jpeg)
 
     def __str__(self) -> str:
-        return f"{self.kind}:{self.level:g}"
+        return f"{self.kind}:{self.level:g}" + (f":q{self.jpeg}" if self.jpeg else "")
 
 
 def psnr(a: np.ndarray, b: np.ndarray) -> float:
@@ -143,6 +152,10 @@ def make_noisy(clean_hwc: np.ndarray, spec: NoiseSpec, seed: int):
     if spec.kind == "camera":
         noisy, clean = isp.synthetic_camera_noise_srgb(x, g, shot=torch.tensor([spec.level]),
                                                        camera=(isp.DEFAULT_WB, isp.DEFAULT_CCM))
+        if spec.jpeg:  # the camera's JPEG of its noisy render
+            from edgeden.io.jpeg import jpeg_roundtrip
+
+            noisy = _to_t(jpeg_roundtrip(_to_np(noisy), spec.jpeg))
         return {"noisy": noisy, "clean": clean, "params": nm.estimate_noise_or_fallback(noisy[0])}
     wb = torch.as_tensor(isp.DEFAULT_WB, dtype=torch.float32)
     ccm = torch.as_tensor(isp.DEFAULT_CCM, dtype=torch.float32)

@@ -14,7 +14,7 @@ PEER_LABELS = {"ffdnet": "FFDNet", "dncnn": "DnCNN-B", "pmrid": "PMRID"}
 def eval_cmd(
     preset: Annotated[str, typer.Argument(help="Preset name (see `edgeden models`).")],
     data: Annotated[str, typer.Option("--data", help="kodak24, cbsd68, mcmaster, set12 or a folder of clean images.")] = "kodak24",
-    noise: Annotated[List[str], typer.Option("--noise", help="awgn:SIGMA (0..255), camera:SHOT (raw noise rendered through the ISP, sRGB presets) or raw:SHOT (raw presets); repeatable.")] = ["awgn:25"],  # noqa: B006
+    noise: Annotated[List[str], typer.Option("--noise", help="awgn:SIGMA (0..255), camera:SHOT[:qQ] (raw noise rendered through the ISP, optionally saved as a JPEG of quality Q; sRGB presets) or raw:SHOT (raw presets); repeatable.")] = ["awgn:25"],  # noqa: B006
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Use only N images (the first N, or N from --start).")] = None,
     start: Annotated[int, typer.Option("--start", min=0, help="Skip the first N images (run a long evaluation in chunks; image i of the set keeps noise seed SEED + i).")] = 0,
     compare: Annotated[Optional[str], typer.Option("--compare", help="Comma-separated methods to run on the same noisy images: bm3d, ffdnet, dncnn (sRGB noise), pmrid (raw:SHOT), or other presets of the same domain. Peers' weights come from the peers folder.")] = None,

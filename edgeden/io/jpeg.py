@@ -20,6 +20,22 @@ JPEG_QUALITY = 95
 
 
 # --------------------------------------------------------------------------- JPEG
+def jpeg_roundtrip(rgb: np.ndarray, quality: int) -> np.ndarray:
+    """What a camera's JPEG makes of a render: ``rgb`` (H, W, 3) float in [0, 1] rounded to
+    8 bits, encoded as a baseline JPEG (4:2:0, Pillow/libjpeg) at ``quality`` (1..95) in memory
+    and decoded. Returns (H, W, 3) float32 in [0, 1] (multiples of 1/255)."""
+    import io as _io
+
+    from PIL import Image
+
+    a = (np.clip(rgb, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    buf = _io.BytesIO()
+    Image.fromarray(a).save(buf, format="JPEG", quality=int(quality))
+    buf.seek(0)
+    with Image.open(buf) as im:
+        return np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+
+
 def read_jpeg(p: Path) -> RgbImage:
     from PIL import JpegImagePlugin
 

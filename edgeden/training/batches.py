@@ -92,6 +92,8 @@ class BatchSource:
                 ys.append(clean[:na])
             if na < clean.shape[0]:
                 finish = r.noise.get("camera_finish") if level is None else None  # training only
+                if level is not None and spec.jpeg:  # validation of "camera:SHOT:qQ": that JPEG, no sharpening
+                    finish = {"sharpen": [0.0, 0.0], "jpeg": [spec.jpeg, spec.jpeg]}
                 noisy, target, shot_c, read_c = D.camera_srgb_batch(clean[na:], gen, shot=shot, finish=finish)
                 xs.append(r.spec.to_model(noisy, shot_c, read_c))
                 ys.append(target)

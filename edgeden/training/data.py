@@ -95,27 +95,23 @@ def jpeg_roundtrip(img: torch.Tensor, quality: list[int]) -> torch.Tensor:
     img: (N, 3, H, W) float32 in [0, 1]; quality: N ints in 1..95. Returns (N, 3, H, W) float32
     in [0, 1] (multiples of 1/255).
     """
-    import io as _io
-
-    from PIL import Image
+    from edgeden.io.jpeg import jpeg_roundtrip as _roundtrip
 
     out = torch.empty_like(img)
     for i in range(img.shape[0]):
-        a = (img[i].permute(1, 2, 0).clamp(0, 1) * 255.0 + 0.5).to(torch.uint8).numpy()
-        buf = _io.BytesIO()
-        Image.fromarray(a).save(buf, format="JPEG", quality=int(quality[i]))
-        buf.seek(0)
-        b = np.asarray(Image.open(buf).convert("RGB"))
-        out[i] = torch.from_numpy(b.copy()).permute(2, 0, 1).float() / 255.0
+        b = _roundtrip(img[i].permute(1, 2, 0).numpy(), int(quality[i]))
+        out[i] = torch.from_numpy(b).permute(2, 0, 1)
     return out
 
 
 def camera_finish(noisy: torch.Tensor, target: torch.Tensor, gen: torch.Generator, sharpen_range: tuple[float, float],
-                  jpeg_range: tuple[int, int] | None) -> tuple[torch.Tensor, torch.Tensor]:
+                  jpeg_range: tuple[int, int] | None, jpeg_prob: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
     """The last steps of a camera's JPEG pipeline on an ISP-rendered pair: the same unsharp mask
     (amount ~ U(sharpen_range)) on both, then JPEG compression (quality ~ U{jpeg_range}) of the
-    noisy render only (the target stays the clean sharpened render, since JPEG artefacts are
-    to be removed too). noisy, target: (N, 3, H, W) float32 in [0, 1]. Returns (noisy, target).
+    noisy render only, for each sample with probability ``jpeg_prob`` (the others stay float, as a
+    raw converter's 16-bit TIFF would); the target stays the clean sharpened render, since JPEG
+    artefacts are to be removed too. noisy, target: (N, 3, H, W) float32 in [0, 1].
+    Returns (noisy, target).
     """
     n = noisy.shape[0]
     lo, hi = sharpen_range
@@ -123,7 +119,13 @@ def camera_finish(noisy: torch.Tensor, target: torch.Tensor, gen: torch.Generato
     noisy, target = sharpen(noisy, amount), sharpen(target, amount)
     if jpeg_range is not None:
         q = torch.randint(int(jpeg_range[0]), int(jpeg_range[1]) + 1, (n,), generator=gen).tolist()
-        noisy = jpeg_roundtrip(noisy, q)
+        if jpeg_prob >= 1.0:
+            noisy = jpeg_roundtrip(noisy, q)
+        else:
+            pick = (torch.rand(n, generator=gen) < jpeg_prob).nonzero().flatten().tolist()
+            if pick:
+                noisy = noisy.clone()
+                noisy[pick] = jpeg_roundtrip(noisy[pick], [q[i] for i in pick])
     return noisy, target
 
 
@@ -136,7 +138,8 @@ def camera_srgb_batch(clean: torch.Tensor, gen: torch.Generator, shot: float | N
     clean: (N, 3, H, W) float32 in [0, 1], H and W even. Returns (noisy, clean target rendered
     through the same ISP, shot (N, 3), read (N, 3)): the noise parameters the product would use
     at inference, ``estimate_noise_or_fallback(noisy)`` per sample (for the model's noise map).
-    ``finish``: optional ``{"sharpen": [lo, hi], "jpeg": [qlo, qhi]}`` (see :func:`camera_finish`),
+    ``finish``: optional ``{"sharpen": [lo, hi], "jpeg": [qlo, qhi], "jpeg_prob": p}`` (see
+    :func:`camera_finish`; ``jpeg_prob`` defaults to 1),
     applied before the noise is estimated, as the product would see the JPEG.
     """
     from edgeden.core import isp
@@ -148,7 +151,7 @@ def camera_srgb_batch(clean: torch.Tensor, gen: torch.Generator, shot: float | N
     if finish:
         jr = finish.get("jpeg")
         noisy, target = camera_finish(noisy, target, gen, tuple(finish.get("sharpen", (0.0, 0.0))),
-                                      tuple(jr) if jr else None)
+                                      tuple(jr) if jr else None, float(finish.get("jpeg_prob", 1.0)))
     est = [nm.estimate_noise_or_fallback(noisy[i]).per_plane(3) for i in range(n)]
     shot_c = torch.tensor([e[0] for e in est], dtype=torch.float32)
     read_c = torch.tensor([e[1] for e in est], dtype=torch.float32)

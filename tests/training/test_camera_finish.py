@@ -35,3 +35,36 @@ def test_camera_finish_sharpens_both_and_compresses_only_the_noisy_render():
     n3, t3 = D.camera_finish(noisy, clean, torch.Generator().manual_seed(3), (0.5, 0.5), (70, 70))
     assert torch.allclose(t3, t2) and not torch.allclose(n3, n2)
     assert torch.allclose(n3, D.jpeg_roundtrip(n2, [70, 70]))
+
+
+def test_camera_finish_jpeg_prob_compresses_only_some_samples():
+    g = torch.Generator().manual_seed(4)
+    clean = torch.rand(16, 3, 16, 16, generator=g)
+    noisy = (clean + 0.05 * torch.randn(16, 3, 16, 16, generator=g)).clamp(0, 1)
+    n0, _ = D.camera_finish(noisy, clean, torch.Generator().manual_seed(5), (0.0, 0.0), (80, 80), jpeg_prob=0.0)
+    assert torch.equal(n0, noisy)
+    n, _ = D.camera_finish(noisy, clean, torch.Generator().manual_seed(5), (0.0, 0.0), (80, 80), jpeg_prob=0.5)
+    full = D.jpeg_roundtrip(noisy, [80] * 16)
+    same = [torch.equal(n[i], noisy[i]) for i in range(16)]
+    assert 0 < sum(same) < 16  # some kept float, some compressed
+    for i in range(16):
+        assert same[i] or torch.equal(n[i], full[i])
+
+
+def test_camera_jpeg_noise_spec_parses_and_makes_an_8bit_noisy_render():
+    import numpy as np
+
+    from edgeden.evaluate import NoiseSpec, make_noisy
+
+    s = NoiseSpec.parse("camera:0.004:q80")
+    assert (s.kind, s.level, s.jpeg, str(s)) == ("camera", 0.004, 80, "camera:0.004:q80")
+    assert NoiseSpec.parse("camera:0.004").jpeg is None
+    for bad in ("awgn:25:q80", "camera:0.004:80", "camera:0.004:q0", "camera:0.004:q96"):
+        with pytest.raises(ValueError):
+            NoiseSpec.parse(bad)
+    clean = np.random.default_rng(0).random((32, 48, 3)).astype(np.float32)
+    plain, jpeg = make_noisy(clean, NoiseSpec.parse("camera:0.004"), 3), make_noisy(clean, s, 3)
+    assert torch.equal(plain["clean"], jpeg["clean"])  # the reference is the clean render either way
+    x = jpeg["noisy"]
+    assert x.shape == plain["noisy"].shape and torch.allclose(x * 255, (x * 255).round(), atol=1e-4)
+    assert not torch.equal(x, plain["noisy"])

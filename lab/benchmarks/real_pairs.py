@@ -1,0 +1,211 @@
+"""Real camera noise with references built from the raw itself (issue 22 point 4).
+
+    python lab/benchmarks/real_pairs.py [--raws ../shared/data/raw] [--ev 0 2] [--jpeg 90]
+        [--methods unet-m-srgb,dnresnet-srgb,tsdn,...] [--out lab/results/real_pairs/NAME.json]
+
+Real noisy photos have no clean reference, so each real CFA raw is split into two photos of the
+same scene with independent real noise: the packed RGGB raw (1, 4, h, w) gives
+A = packed[..., 0::2, 0::2] and B = packed[..., 1::2, 1::2], the same-colour sites diagonally
+next to each other (half a pixel apart at the half-resolution scale; Neighbor2Neighbor's
+sub-sampling). Sensor noise is independent from site to site, so for any denoiser f
+
+    E ||f(A) - B||^2 = ||f(A) - x_B||^2 + E ||n_B||^2,
+
+the MSE against the noisy neighbour is the MSE against its clean content plus a constant that is
+the same for every method: the differences between methods are real-noise MSE differences,
+although the dB figures ("nr-PSNR", against the noisy reference) are compressed by the constant.
+The half-pixel offset adds ||x_A - x_B||^2, also a constant, and a cross term that vanishes for
+errors that are symmetric in space (blur, residual noise); it does not favour one method.
+
+Each half is pushed by ``2**EV`` in linear light (clipped at white: a night shot brightened in
+post, so the real noise grows with it) and rendered by the product's ISP with the file's own
+white balance and colour matrix. A's render is saved as an 8-bit JPEG of quality ``--jpeg`` (the
+photo a camera writes); B's render stays float (the reference). Methods:
+
+* ``noisy``: A's JPEG itself;
+* an sRGB preset or a raw preset name: ``edgeden denoise`` on A's JPEG (the product's own
+  read/infer stages: noise estimated blind; raw presets through unprocessing);
+* ``raw:PRESET``: the raw route, PRESET on A's packed raw with the file's noise (DNG profile, or
+  estimated), times the push, rendered as B is (what a user with the raw file gets);
+* ``dncnn``, ``ffdnet``: the peers (blind CDnCNN-B; FFDNet told the product's blind estimate,
+  the root of the estimated variance averaged over the image). Measuring only.
+
+Local candidate presets are measured through ``EDGEDEN_PRESET_PATH`` (see
+candidate_preset.py). One thread; times are wall seconds of the inference stage only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+RAW_EXTS = (".dng", ".kdc", ".nef", ".cr2", ".arw", ".orf", ".rw2", ".raf")
+
+
+def halves(raw) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two diagonal same-colour sub-raws of a RawImage: (1, 4, h//2, w//2) float32 each."""
+    from edgeden.pipeline import raw_to_packed
+
+    packed, _pad = raw_to_packed(raw)
+    h, w = (packed.shape[-2] // 2) * 2, (packed.shape[-1] // 2) * 2
+    packed = packed[..., :h, :w]
+    return packed[..., 0::2, 0::2].contiguous(), packed[..., 1::2, 1::2].contiguous()
+
+
+def render(packed: torch.Tensor, raw) -> np.ndarray:
+    """Packed RGGB (1, 4, h, w) in [0, 1] -> (2h, 2w, 3) float32 sRGB in [0, 1] (file's WB, matrix)."""
+    from edgeden.core import isp
+
+    wb = torch.as_tensor(raw.wb_rgb, dtype=torch.float32)
+    ccm = torch.as_tensor(raw.cam_to_srgb, dtype=torch.float32)
+    with torch.inference_mode():
+        return isp.process(packed.clamp(0, 1), wb, ccm, tone=True)[0].permute(1, 2, 0).numpy().copy()
+
+
+def nr_psnr(a: np.ndarray, ref: np.ndarray, margin: int = 8) -> float:
+    """PSNR (dB) of ``a`` (clipped) against the noisy reference, borders of ``margin`` px left out."""
+    s = (slice(margin, -margin), slice(margin, -margin))
+    mse = float(np.mean((np.clip(a[s], 0, 1) - ref[s]) ** 2))
+    return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+def run_product(method: str, jpeg_path: Path, cache: dict) -> tuple[np.ndarray, float, dict]:
+    """``edgeden denoise`` of one JPEG with preset ``method``: (H, W, 3) float32, seconds, noise."""
+    from edgeden.pipeline import infer_file, read_file
+    from edgeden.presets import build_model, get_preset
+
+    if method not in cache:
+        p = get_preset(method)
+        cache[method] = (p, build_model(p))
+    preset, model = cache[method]
+    w = read_file(jpeg_path, jpeg_path.with_name("unused-out.png"), preset)
+    t0 = time.perf_counter()
+    infer_file(w, model, preset)
+    dt = time.perf_counter() - t0
+    out = w.den[0].clamp(0, 1).permute(1, 2, 0).numpy()
+    return out, dt, {"shot": list(w.params.shot), "read": list(w.params.read), "source": w.params.source}
+
+
+def run_raw_route(method: str, a_packed: torch.Tensor, raw, gain: float, cache: dict) -> tuple[np.ndarray, float, dict]:
+    """A raw preset on A's packed raw with the file's noise (times the push), rendered."""
+    from edgeden.core.types import NoiseParams
+    from edgeden.pipeline import DenoiseOptions, denoise_array, raw_noise
+    from edgeden.presets import build_model, get_preset
+
+    if method not in cache:
+        p = get_preset(method)
+        cache[method] = (p, build_model(p))
+    preset, model = cache[method]
+    base = raw_noise(raw, a_packed / gain, DenoiseOptions())
+    params = NoiseParams(tuple(s * gain for s in base.shot), tuple(o * gain * gain for o in base.read),
+                         source=base.source, detail=f"{base.detail}; x{gain:g} push")
+    t0 = time.perf_counter()
+    den = denoise_array(a_packed, model, preset, params, preset.tile, preset.overlap)
+    dt = time.perf_counter() - t0
+    return render(den, raw), dt, {"shot": list(params.shot), "read": list(params.read), "source": base.source}
+
+
+def run_peer(name: str, x_hwc: np.ndarray, cache: dict) -> tuple[np.ndarray, float, dict]:
+    from edgeden import peers as pm
+    from edgeden.core import noise as nm
+
+    if name not in cache:
+        folder, where = pm.find_peers_dir(None)
+        if folder is None:
+            raise pm.PeerUnavailable(f"no peers folder ({where})")
+        stem = "ffdnet_color" if name == "ffdnet" else "dncnn_color_blind"
+        cache[name] = pm.load_peer(stem, folder)[0]
+    net = cache[name]
+    x = torch.from_numpy(np.ascontiguousarray(x_hwc)).permute(2, 0, 1)[None].float()
+    info: dict = {}
+    t0 = time.perf_counter()
+    if name == "ffdnet":
+        p = nm.estimate_noise_or_fallback(x[0])
+        s, o = p.per_plane(3)
+        var = float(np.mean([s[c] * float(x[0, c].mean()) + o[c] for c in range(3)]))
+        sigma = math.sqrt(max(var, 0.0))
+        info["sigma"] = sigma
+        y = pm.run_ffdnet(net, x, sigma)
+    else:
+        y = pm.run_dncnn(net, x)
+    dt = time.perf_counter() - t0
+    return y[0].clamp(0, 1).permute(1, 2, 0).numpy(), dt, info
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--raws", type=Path, default=Path("../shared/data/raw"))
+    ap.add_argument("--ev", type=float, nargs="+", default=[0.0, 2.0])
+    ap.add_argument("--jpeg", type=int, default=90)
+    ap.add_argument("--methods", default="noisy,unet-m-srgb,dnresnet-srgb,dsdnresnet-srgb,tsdn,fanet-nsma,"
+                                         "raw:tsdn,dncnn,ffdnet")
+    ap.add_argument("--crop", type=int, default=0, help="centre crop of each half (render pixels; 0 = whole)")
+    ap.add_argument("--out", type=Path, default=Path("lab/results/real_pairs/real_pairs.json"))
+    a = ap.parse_args()
+    torch.set_num_threads(1)
+    from edgeden.core.precision import cpu_name, precision_name
+    from edgeden.evaluate import conv_peak_gflops
+    from edgeden.io import read_raw
+    from PIL import Image
+
+    methods = [m for m in a.methods.split(",") if m]
+    files = sorted(p for p in a.raws.iterdir() if p.suffix.lower() in RAW_EXTS)
+    rows, cache = [], {}
+    peak = conv_peak_gflops()
+    tmp = Path(tempfile.mkdtemp(prefix="real_pairs_"))
+    for f in files:
+        try:
+            raw = read_raw(f)
+        except Exception as e:  # a linear DNG and the like: not a mosaic, no pairs
+            print(f"{f.name}: skipped ({e})", flush=True)
+            continue
+        ha, hb = halves(raw)
+        if a.crop:
+            c = a.crop // 2  # packed pixels
+            h, w = ha.shape[-2:]
+            y0, x0 = max(0, (h - c) // 2), max(0, (w - c) // 2)
+            ha, hb = ha[..., y0:y0 + c, x0:x0 + c], hb[..., y0:y0 + c, x0:x0 + c]
+        for ev in a.ev:
+            g = 2.0 ** ev
+            pa, pb = (ha * g).clamp(0, 1), (hb * g).clamp(0, 1)
+            ref = render(pb, raw)
+            jpath = tmp / f"{f.stem}_ev{ev:g}.jpg"  # the camera's JPEG (4:2:0), as the user has it
+            Image.fromarray((render(pa, raw) * 255 + 0.5).astype(np.uint8)).save(jpath, quality=a.jpeg)
+            with Image.open(jpath) as im:
+                photo = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+            row = {"file": f.name, "camera": f"{raw.make} {raw.model}", "iso": raw.iso, "ev": ev, "jpeg": a.jpeg,
+                   "size": list(ref.shape[:2]), "results": {}}
+            for m in methods:
+                try:
+                    if m == "noisy":
+                        out, dt, info = photo, 0.0, {}
+                    elif m.startswith("raw:"):
+                        out, dt, info = run_raw_route(m[4:], pa, raw, g, cache)
+                    elif m in ("dncnn", "ffdnet"):
+                        out, dt, info = run_peer(m, photo, cache)
+                    else:
+                        out, dt, info = run_product(m, jpath, cache)
+                except Exception as e:
+                    print(f"{f.name} ev{ev:g} {m}: not run ({type(e).__name__}: {e})", flush=True)
+                    continue
+                r = {"nr_psnr": round(nr_psnr(out, ref), 3), "seconds": round(dt, 2), **info}
+                row["results"][m] = r
+                print(f"{f.name} ev{ev:g} {m}: nr-PSNR {r['nr_psnr']:.2f} dB ({dt:.1f} s)", flush=True)
+            rows.append(row)
+    doc = {"what": "noisy-reference PSNR on diagonal sub-raw pairs of real raws (module docstring)",
+           "cpu": cpu_name(), "threads": 1, "precision": precision_name(), "conv_peak_gflops": peak,
+           "preset_path": os.environ.get("EDGEDEN_PRESET_PATH"), "rows": rows}
+    a.out.parent.mkdir(parents=True, exist_ok=True)
+    a.out.write_text(json.dumps(doc, indent=1))
+    print(f"wrote {a.out}")
+
+
+if __name__ == "__main__":
+    main()
