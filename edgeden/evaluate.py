@@ -40,6 +40,9 @@ an absent peers folder or weights file is a note too (the evaluation still runs)
 Other presets of the same domain can be named in ``peers`` too (``--compare dnresnet-srgb``):
 each runs exactly as the main preset does (tiled, its own precision) on the same noisy inputs,
 and its figures are keyed by the preset's name, so one run fills a whole side-by-side table.
+A raw preset named beside an sRGB preset runs on the sRGB noisy inputs as ``edgeden denoise``
+runs it on a PNG/TIFF/JPEG: unprocessed to raw, its noise estimated there, denoised, rendered
+back (:func:`edgeden.pipeline.denoise_srgb_with_raw_model`).
 """
 from __future__ import annotations
 
@@ -287,7 +290,7 @@ def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None =
     PSNR/SSIM are means over images; for raw presets PSNR/SSIM are in sRGB after the ISP and
     ``raw_psnr`` in the packed raw domain.
     """
-    from edgeden.pipeline import denoise_array
+    from edgeden.pipeline import denoise_array, denoise_srgb_with_raw_model
     from edgeden.core.precision import precision_name
     from edgeden.presets import build_model, get_preset
 
@@ -302,7 +305,7 @@ def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None =
             other = get_preset(n)
         except EdgedenError:
             raise ValueError(f"unknown peer {n!r}: choose from {', '.join(PEERS)} or a preset name") from None
-        if other.domain != preset.domain:
+        if other.domain != preset.domain and not (other.domain == "raw" and preset.domain == "srgb"):
             raise ValueError(f"--compare {n}: a {other.domain} preset cannot run on {preset.name}'s "
                              f"{preset.domain} noise")
         if other.name != preset.name:
@@ -349,8 +352,12 @@ def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None =
                 t_peer[pname] += time.perf_counter() - t0
             for oname, (op, onet) in others.items():
                 t0 = time.perf_counter()
-                outs[oname + "_"] = denoise_array(d["noisy"], onet, op, d["params"],
-                                                  tile if tile is not None else op.tile, op.overlap)
+                if op.domain == "raw" and spec.kind != "raw":  # as `edgeden denoise` runs it on a JPEG
+                    outs[oname + "_"] = denoise_srgb_with_raw_model(d["noisy"], onet, op, None,
+                                                                    tile if tile is not None else op.tile, op.overlap)[0]
+                else:
+                    outs[oname + "_"] = denoise_array(d["noisy"], onet, op, d["params"],
+                                                      tile if tile is not None else op.tile, op.overlap)
                 t_peer[oname] += time.perf_counter() - t0
             if spec.kind == "raw":
                 mp += d["clean"].shape[-1] * d["clean"].shape[-2] * 4 / 1e6

@@ -234,7 +234,26 @@ def test_eval_compares_other_presets_on_the_same_noisy_inputs(tiny_presets, no_p
     assert r["noisy_psnr"] == alone["results"][0]["noisy_psnr"]
     lines = side_by_side_table(both, "tiny-dcnet")
     assert "`tiny-srgb` | `tiny-dcnet` |" in lines[2] and f"**{r['tiny-dcnet_psnr']:.2f}" in lines[4]
-    with pytest.raises(ValueError, match="raw preset"):
-        evaluate("tiny-srgb", str(folder), spec, peers=["tiny-raw"])
+    with pytest.raises(ValueError, match="srgb preset"):
+        evaluate("tiny-raw", str(folder), [NoiseSpec("raw", 0.01)], peers=["tiny-srgb"])
     with pytest.raises(ValueError, match="unknown peer"):
         evaluate("tiny-srgb", str(folder), spec, peers=["no-such-preset"])
+
+
+def test_eval_runs_a_raw_preset_on_srgb_noise_as_denoise_runs_it_on_a_jpeg(tiny_presets, no_peak, tmp_path):
+    """A raw preset beside an sRGB one gets the same sRGB noisy input and runs through
+    unprocessing (the product's path for PNG/TIFF/JPEG), camera JPEG noise included."""
+    from edgeden.demo import skimage_photo
+    from edgeden.evaluate import load_clean_set, make_noisy, psnr
+    from edgeden.pipeline import denoise_srgb_with_raw_model
+    from edgeden.presets import build_model, get_preset
+
+    folder = _write_pngs(tmp_path / "imgs", skimage_photo("coffee")[:40, :48])
+    spec = NoiseSpec.parse("camera:0.004:q85")
+    r = evaluate("tiny-srgb", str(folder), [spec], peers=["tiny-raw"])["results"][0]
+    (_, clean), = load_clean_set(str(folder), None, 0)
+    d = make_noisy(clean, spec, 0)
+    p = get_preset("tiny-raw")
+    den = denoise_srgb_with_raw_model(d["noisy"], build_model(p), p, None, p.tile, p.overlap)[0]
+    want = psnr(den[0].permute(1, 2, 0).numpy(), d["clean"][0].permute(1, 2, 0).numpy())
+    assert r["tiny-raw_psnr"] == pytest.approx(want, abs=1e-4) and r["noise"] == "camera:0.004:q85"

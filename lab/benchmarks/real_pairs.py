@@ -14,8 +14,11 @@ sub-sampling). Sensor noise is independent from site to site, so for any denoise
 the MSE against the noisy neighbour is the MSE against its clean content plus a constant that is
 the same for every method: the differences between methods are real-noise MSE differences,
 although the dB figures ("nr-PSNR", against the noisy reference) are compressed by the constant.
-The half-pixel offset adds ||x_A - x_B||^2, also a constant, and a cross term that vanishes for
-errors that are symmetric in space (blur, residual noise); it does not favour one method.
+B's sites lie half a pixel after A's on both axes; left as it is, that offset favours blurry
+outputs (the best symmetric approximation of a half-pixel shift is a blur), so B's render is
+moved onto A's grid by an ideal phase shift (:func:`align_reference`: all-pass, so its noise
+stays as it was). What remains is the content the half-resolution sampling aliases differently
+in A and B; ``--synthetic`` measures how well nr-PSNR differences track true PSNR differences.
 
 Each half is pushed by ``2**EV`` in linear light (clipped at white: a night shot brightened in
 post, so the real noise grows with it) and rendered by the product's ISP with the file's own
@@ -29,6 +32,10 @@ photo a camera writes); B's render stays float (the reference). Methods:
   estimated), times the push, rendered as B is (what a user with the raw file gets);
 * ``dncnn``, ``ffdnet``: the peers (blind CDnCNN-B; FFDNet told the product's blind estimate,
   the root of the estimated variance averaged over the image). Measuring only.
+
+``--synthetic FOLDER`` checks the method where the truth is known: clean photos unprocessed to a
+raw with the typical camera, synthetic Poisson-Gaussian noise on the whole mosaic, split the same
+way; each method's true PSNR (A against its clean render) is written beside its nr-PSNR.
 
 Local candidate presets are measured through ``EDGEDEN_PRESET_PATH`` (see
 candidate_preset.py). One thread; times are wall seconds of the inference stage only.
@@ -69,11 +76,39 @@ def render(packed: torch.Tensor, raw) -> np.ndarray:
         return isp.process(packed.clamp(0, 1), wb, ccm, tone=True)[0].permute(1, 2, 0).numpy().copy()
 
 
-def nr_psnr(a: np.ndarray, ref: np.ndarray, margin: int = 8) -> float:
-    """PSNR (dB) of ``a`` (clipped) against the noisy reference, borders of ``margin`` px left out."""
+def align_reference(b_hwc: np.ndarray) -> np.ndarray:
+    """B's render moved by half a pixel down and right, onto A's sampling grid: B's sites lie half
+    a (half-resolution) pixel after A's on both axes, so B(i - 1/2, j - 1/2) is the scene where A
+    sampled it. An ideal (Fourier phase) shift on the mirror-extended image: an all-pass filter,
+    so B's noise keeps its variance and stays independent of A's, and the content is not blurred
+    (a blurred or shifted reference would favour blurry outputs). (H, W, 3) float32 -> same."""
+    h, w = b_hwc.shape[:2]
+    ext = np.concatenate([b_hwc, b_hwc[::-1]], axis=0)
+    ext = np.concatenate([ext, ext[:, ::-1]], axis=1)  # (2H, 2W, 3), smooth at the wrap
+    ky = np.fft.fftfreq(2 * h)[:, None, None]
+    kx = np.fft.fftfreq(2 * w)[None, :, None]
+    phase = np.exp(-2j * np.pi * (ky * 0.5 + kx * 0.5))
+    out = np.real(np.fft.ifft2(np.fft.fft2(ext, axes=(0, 1)) * phase, axes=(0, 1)))[:h, :w]
+    return out.astype(np.float32)
+
+
+def pool(a: np.ndarray, k: int) -> np.ndarray:
+    """(H, W, 3) -> (H // k, W // k, 3) block means (k = 1: unchanged)."""
+    if k == 1:
+        return a
+    h, w = a.shape[0] // k * k, a.shape[1] // k * k
+    return a[:h, :w].reshape(h // k, k, w // k, k, -1).mean(axis=(1, 3))
+
+
+def nr_psnr(a: np.ndarray, ref: np.ndarray, margin: int = 8, scale: int = 1) -> float:
+    """PSNR (dB) of ``a`` (clipped) against the noisy reference, borders of ``margin`` px left out,
+    both averaged over ``scale`` x ``scale`` blocks first (the photo seen at 1/scale size)."""
     s = (slice(margin, -margin), slice(margin, -margin))
-    mse = float(np.mean((np.clip(a[s], 0, 1) - ref[s]) ** 2))
+    mse = float(np.mean((pool(np.clip(a[s], 0, 1), scale) - pool(ref[s], scale)) ** 2))
     return 10 * math.log10(1.0 / max(mse, 1e-12))
+
+
+SCALES = (1, 2, 4)
 
 
 def run_product(method: str, jpeg_path: Path, cache: dict) -> tuple[np.ndarray, float, dict]:
@@ -93,17 +128,16 @@ def run_product(method: str, jpeg_path: Path, cache: dict) -> tuple[np.ndarray, 
     return out, dt, {"shot": list(w.params.shot), "read": list(w.params.read), "source": w.params.source}
 
 
-def run_raw_route(method: str, a_packed: torch.Tensor, raw, gain: float, cache: dict) -> tuple[np.ndarray, float, dict]:
-    """A raw preset on A's packed raw with the file's noise (times the push), rendered."""
+def run_raw_route(method: str, a_packed: torch.Tensor, raw, gain: float, base, cache: dict) -> tuple[np.ndarray, float, dict]:
+    """A raw preset on A's packed raw with the file's noise ``base`` (times the push), rendered."""
     from edgeden.core.types import NoiseParams
-    from edgeden.pipeline import DenoiseOptions, denoise_array, raw_noise
+    from edgeden.pipeline import denoise_array
     from edgeden.presets import build_model, get_preset
 
     if method not in cache:
         p = get_preset(method)
         cache[method] = (p, build_model(p))
     preset, model = cache[method]
-    base = raw_noise(raw, a_packed / gain, DenoiseOptions())
     params = NoiseParams(tuple(s * gain for s in base.shot), tuple(o * gain * gain for o in base.read),
                          source=base.source, detail=f"{base.detail}; x{gain:g} push")
     t0 = time.perf_counter()
@@ -139,6 +173,78 @@ def run_peer(name: str, x_hwc: np.ndarray, cache: dict) -> tuple[np.ndarray, flo
     return y[0].clamp(0, 1).permute(1, 2, 0).numpy(), dt, info
 
 
+def measure(label: str, pa: torch.Tensor, pb: torch.Tensor, raw, gain: float, base, methods: list[str],
+            jpeg: int, tmp: Path, cache: dict, clean_a: np.ndarray | None = None) -> dict:
+    """One pair: A's render saved as the camera's JPEG, each method on it, nr-PSNR against B's
+    render (and, when ``clean_a`` (A's clean render) is known, the true PSNR beside it)."""
+    from PIL import Image
+
+    ref = align_reference(render(pb, raw))
+    jpath = tmp / f"{label}.jpg"  # the camera's JPEG (4:2:0), as the user has it
+    Image.fromarray((render(pa, raw) * 255 + 0.5).astype(np.uint8)).save(jpath, quality=jpeg)
+    with Image.open(jpath) as im:
+        photo = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    row: dict = {"size": list(ref.shape[:2]), "results": {}}
+    for m in methods:
+        try:
+            if m == "noisy":
+                out, dt, info = photo, 0.0, {}
+            elif m.startswith("raw:"):
+                out, dt, info = run_raw_route(m[4:], pa, raw, gain, base, cache)
+            elif m in ("dncnn", "ffdnet"):
+                out, dt, info = run_peer(m, photo, cache)
+            else:
+                out, dt, info = run_product(m, jpath, cache)
+        except Exception as e:
+            print(f"{label} {m}: not run ({type(e).__name__}: {e})", flush=True)
+            continue
+        r = {"nr_psnr": round(nr_psnr(out, ref), 3), "seconds": round(dt, 2), **info}
+        for k in SCALES[1:]:
+            r[f"nr_psnr@{k}"] = round(nr_psnr(out, ref, scale=k), 3)
+        if clean_a is not None:
+            r["psnr"] = round(nr_psnr(out, clean_a), 3)
+            for k in SCALES[1:]:
+                r[f"psnr@{k}"] = round(nr_psnr(out, clean_a, scale=k), 3)
+        row["results"][m] = r
+        extra = f", true {r['psnr']:.2f}" if "psnr" in r else ""
+        print(f"{label} {m}: nr-PSNR {r['nr_psnr']:.2f} dB{extra} ({dt:.1f} s)", flush=True)
+    return row
+
+
+def synthetic_rows(folder: Path, shot: float, methods: list[str], jpeg: int, tmp: Path, cache: dict,
+                   limit: int) -> list[dict]:
+    """The method checked where the truth is known: clean sRGB photos unprocessed to a raw with the
+    typical camera, Poisson-Gaussian noise of shot ``shot`` (UPI's mean read noise) on the whole
+    mosaic, split into A and B like a real raw; true PSNR of A against its clean render beside."""
+    from types import SimpleNamespace
+
+    from PIL import Image
+
+    from edgeden.core import isp
+    from edgeden.core import noise as nm
+    from edgeden.core.types import NoiseParams
+
+    cam = SimpleNamespace(wb_rgb=isp.DEFAULT_WB, cam_to_srgb=isp.DEFAULT_CCM)
+    wb = torch.as_tensor(isp.DEFAULT_WB, dtype=torch.float32)
+    ccm = torch.as_tensor(isp.DEFAULT_CCM, dtype=torch.float32)
+    read = float(nm.upi_mean_read(torch.tensor(shot)))
+    rows = []
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in (".png", ".tif", ".tiff", ".jpg"))[:limit]
+    for i, f in enumerate(files):
+        x = torch.from_numpy(np.asarray(Image.open(f).convert("RGB"), dtype=np.float32) / 255.0).permute(2, 0, 1)[None]
+        h, w = x.shape[-2] // 4 * 4, x.shape[-1] // 4 * 4
+        packed = isp.mosaic_rggb(isp.unprocess_rgb(x[..., :h, :w], wb, ccm, tone=True))
+        noisy = nm.add_poisson_gaussian(packed, torch.full((4,), shot), torch.full((4,), read),
+                                        torch.Generator().manual_seed(i)).clamp(0, 1)
+        pa, pb = noisy[..., 0::2, 0::2].contiguous(), noisy[..., 1::2, 1::2].contiguous()
+        clean_a = render(packed[..., 0::2, 0::2], cam)
+        base = NoiseParams((shot,), (read,), source="synthetic")
+        row = measure(f"{f.stem}_s{shot:g}", pa, pb, cam, 1.0, base, methods, jpeg, tmp, cache, clean_a)
+        row.update({"file": f.name, "shot": shot, "jpeg": jpeg})
+        rows.append(row)
+    return rows
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--raws", type=Path, default=Path("../shared/data/raw"))
@@ -147,59 +253,48 @@ def main() -> None:
     ap.add_argument("--methods", default="noisy,unet-m-srgb,dnresnet-srgb,dsdnresnet-srgb,tsdn,fanet-nsma,"
                                          "raw:tsdn,dncnn,ffdnet")
     ap.add_argument("--crop", type=int, default=0, help="centre crop of each half (render pixels; 0 = whole)")
+    ap.add_argument("--synthetic", type=Path, default=None,
+                    help="check the method on clean photos in this folder (synthetic raw noise, truth known)")
+    ap.add_argument("--shot", type=float, nargs="+", default=[0.004], help="--synthetic noise levels")
+    ap.add_argument("--limit", type=int, default=8, help="--synthetic: first N photos")
     ap.add_argument("--out", type=Path, default=Path("lab/results/real_pairs/real_pairs.json"))
     a = ap.parse_args()
     torch.set_num_threads(1)
     from edgeden.core.precision import cpu_name, precision_name
     from edgeden.evaluate import conv_peak_gflops
     from edgeden.io import read_raw
-    from PIL import Image
+    from edgeden.pipeline import DenoiseOptions, raw_noise
 
     methods = [m for m in a.methods.split(",") if m]
-    files = sorted(p for p in a.raws.iterdir() if p.suffix.lower() in RAW_EXTS)
     rows, cache = [], {}
     peak = conv_peak_gflops()
     tmp = Path(tempfile.mkdtemp(prefix="real_pairs_"))
-    for f in files:
-        try:
-            raw = read_raw(f)
-        except Exception as e:  # a linear DNG and the like: not a mosaic, no pairs
-            print(f"{f.name}: skipped ({e})", flush=True)
-            continue
-        ha, hb = halves(raw)
-        if a.crop:
-            c = a.crop // 2  # packed pixels
-            h, w = ha.shape[-2:]
-            y0, x0 = max(0, (h - c) // 2), max(0, (w - c) // 2)
-            ha, hb = ha[..., y0:y0 + c, x0:x0 + c], hb[..., y0:y0 + c, x0:x0 + c]
-        for ev in a.ev:
-            g = 2.0 ** ev
-            pa, pb = (ha * g).clamp(0, 1), (hb * g).clamp(0, 1)
-            ref = render(pb, raw)
-            jpath = tmp / f"{f.stem}_ev{ev:g}.jpg"  # the camera's JPEG (4:2:0), as the user has it
-            Image.fromarray((render(pa, raw) * 255 + 0.5).astype(np.uint8)).save(jpath, quality=a.jpeg)
-            with Image.open(jpath) as im:
-                photo = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-            row = {"file": f.name, "camera": f"{raw.make} {raw.model}", "iso": raw.iso, "ev": ev, "jpeg": a.jpeg,
-                   "size": list(ref.shape[:2]), "results": {}}
-            for m in methods:
-                try:
-                    if m == "noisy":
-                        out, dt, info = photo, 0.0, {}
-                    elif m.startswith("raw:"):
-                        out, dt, info = run_raw_route(m[4:], pa, raw, g, cache)
-                    elif m in ("dncnn", "ffdnet"):
-                        out, dt, info = run_peer(m, photo, cache)
-                    else:
-                        out, dt, info = run_product(m, jpath, cache)
-                except Exception as e:
-                    print(f"{f.name} ev{ev:g} {m}: not run ({type(e).__name__}: {e})", flush=True)
-                    continue
-                r = {"nr_psnr": round(nr_psnr(out, ref), 3), "seconds": round(dt, 2), **info}
-                row["results"][m] = r
-                print(f"{f.name} ev{ev:g} {m}: nr-PSNR {r['nr_psnr']:.2f} dB ({dt:.1f} s)", flush=True)
-            rows.append(row)
-    doc = {"what": "noisy-reference PSNR on diagonal sub-raw pairs of real raws (module docstring)",
+    if a.synthetic is not None:
+        for shot in a.shot:
+            rows += synthetic_rows(a.synthetic, shot, methods, a.jpeg, tmp, cache, a.limit)
+    else:
+        for f in sorted(p for p in a.raws.iterdir() if p.suffix.lower() in RAW_EXTS):
+            try:
+                raw = read_raw(f)
+            except Exception as e:  # a linear DNG and the like: not a mosaic, no pairs
+                print(f"{f.name}: skipped ({e})", flush=True)
+                continue
+            ha, hb = halves(raw)
+            if a.crop:
+                c = a.crop // 2  # packed pixels
+                h, w = ha.shape[-2:]
+                y0, x0 = max(0, (h - c) // 2), max(0, (w - c) // 2)
+                ha, hb = ha[..., y0:y0 + c, x0:x0 + c], hb[..., y0:y0 + c, x0:x0 + c]
+            base = raw_noise(raw, ha, DenoiseOptions())  # the file's noise (per site, so A's too)
+            for ev in a.ev:
+                g = 2.0 ** ev
+                pa, pb = (ha * g).clamp(0, 1), (hb * g).clamp(0, 1)
+                row = measure(f"{f.stem}_ev{ev:g}", pa, pb, raw, g, base, methods, a.jpeg, tmp, cache)
+                row.update({"file": f.name, "camera": f"{raw.make} {raw.model}", "iso": raw.iso, "ev": ev,
+                            "jpeg": a.jpeg})
+                rows.append(row)
+    doc = {"what": "noisy-reference PSNR on diagonal sub-raw pairs (module docstring)"
+                   + (f"; synthetic check on {a.synthetic}" if a.synthetic else ""),
            "cpu": cpu_name(), "threads": 1, "precision": precision_name(), "conv_peak_gflops": peak,
            "preset_path": os.environ.get("EDGEDEN_PRESET_PATH"), "rows": rows}
     a.out.parent.mkdir(parents=True, exist_ok=True)
