@@ -3,26 +3,42 @@
     python lab/benchmarks/real_pairs.py [--raws ../shared/data/raw] [--ev 0 2] [--jpeg 90]
         [--methods unet-m-srgb,dnresnet-srgb,tsdn,...] [--out lab/results/real_pairs/NAME.json]
 
+**Status (2026-12-07): the method does not hold here; nothing is decided on it.** Its own check
+(``--synthetic`` on the first 8 Kodak24 photos, lab/results/real_pairs/synthetic_check_kodak8.json)
+shows nr-PSNR differences that do not follow the true ones across routes: at S = 4e-3 the raw
+route is +3.7 dB over the noisy JPEG in truth (26.77 vs 23.09) but +0.16 dB in nr-PSNR, and the
+raw presets through unprocessing, -0.1 dB in truth, read +0.7 dB; (nr-MSE - true MSE), which
+should be one constant, spreads over 81e-4 around 150e-4 (6e-4 around 18e-4 at 1/4 size, still
+enough to reorder the methods). The content A and B alias differently at quarter resolution
+(colour fringes above all) outweighs the noise at these levels, and whatever smooths chroma
+(the JPEG's 4:2:0 included) scores for it. Kept as a tool with its check, for sensors or scenes
+where the check passes.
+
 Real noisy photos have no clean reference, so each real CFA raw is split into two photos of the
 same scene with independent real noise: the packed RGGB raw (1, 4, h, w) gives
-A = packed[..., 0::2, 0::2] and B = packed[..., 1::2, 1::2], the same-colour sites diagonally
-next to each other (half a pixel apart at the half-resolution scale; Neighbor2Neighbor's
-sub-sampling). Sensor noise is independent from site to site, so for any denoiser f
+A = packed[..., 0::2, 0::2] and B = packed[..., 1::2, 1::2], Bayer cells diagonally next to each
+other (Neighbor2Neighbor's sub-sampling, cell by cell). Each is rendered one pixel per cell (no
+demosaic: :func:`render`), so both lie on uniform grids, B's exactly half a pixel after A's on
+both axes, and every pixel's noise is the sensor's own. Sensor noise is independent from site
+to site, so for any denoiser f
 
     E ||f(A) - B||^2 = ||f(A) - x_B||^2 + E ||n_B||^2,
 
 the MSE against the noisy neighbour is the MSE against its clean content plus a constant that is
 the same for every method: the differences between methods are real-noise MSE differences,
 although the dB figures ("nr-PSNR", against the noisy reference) are compressed by the constant.
-B's sites lie half a pixel after A's on both axes; left as it is, that offset favours blurry
-outputs (the best symmetric approximation of a half-pixel shift is a blur), so B's render is
-moved onto A's grid by an ideal phase shift (:func:`align_reference`: all-pass, so its noise
-stays as it was). What remains is the content the half-resolution sampling aliases differently
-in A and B; ``--synthetic`` measures how well nr-PSNR differences track true PSNR differences.
+Left as it is, B's half-pixel offset would favour blurry outputs (the best symmetric
+approximation of a half-pixel shift is a blur), so B's render is moved onto A's grid by an ideal
+phase shift (:func:`align_reference`: all-pass, so its noise stays as it was). What remains is
+the content that the quarter-resolution sampling aliases differently in A and B; ``--synthetic``
+measures how well nr-PSNR differences track true PSNR differences. nr-PSNR is also given on the
+photo seen at 1/2 and 1/4 size (``nr_psnr@2``, ``@4``: block means of output and reference),
+where the aliased content weighs less.
 
 Each half is pushed by ``2**EV`` in linear light (clipped at white: a night shot brightened in
 post, so the real noise grows with it) and rendered by the product's ISP with the file's own
-white balance and colour matrix. A's render is saved as an 8-bit JPEG of quality ``--jpeg`` (the
+white balance and colour matrix (the photo is a quarter of the raw's size on each axis: 0.75 MP
+from a 12 MP raw). A's render is saved as an 8-bit JPEG of quality ``--jpeg`` (the
 photo a camera writes); B's render stays float (the reference). Methods:
 
 * ``noisy``: A's JPEG itself;
@@ -67,21 +83,27 @@ def halves(raw) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 def render(packed: torch.Tensor, raw) -> np.ndarray:
-    """Packed RGGB (1, 4, h, w) in [0, 1] -> (2h, 2w, 3) float32 sRGB in [0, 1] (file's WB, matrix)."""
+    """Packed RGGB (1, 4, h, w) in [0, 1] -> (h, w, 3) float32 sRGB in [0, 1] with the file's white
+    balance and colour matrix: one pixel per 2x2 Bayer cell (R, mean of the two G, B; no
+    demosaic, as dcraw's half-size render), so each pixel sits at its cell's centre on a uniform
+    grid and its noise is the sensor's own, independent from pixel to pixel."""
     from edgeden.core import isp
 
     wb = torch.as_tensor(raw.wb_rgb, dtype=torch.float32)
     ccm = torch.as_tensor(raw.cam_to_srgb, dtype=torch.float32)
+    p = packed.clamp(0, 1)
+    lin = torch.cat([p[:, 0:1], 0.5 * (p[:, 1:2] + p[:, 2:3]), p[:, 3:4]], dim=1)
     with torch.inference_mode():
-        return isp.process(packed.clamp(0, 1), wb, ccm, tone=True)[0].permute(1, 2, 0).numpy().copy()
+        return isp.process_rgb(lin, wb, ccm, tone=True)[0].permute(1, 2, 0).numpy().copy()
 
 
 def align_reference(b_hwc: np.ndarray) -> np.ndarray:
-    """B's render moved by half a pixel down and right, onto A's sampling grid: B's sites lie half
-    a (half-resolution) pixel after A's on both axes, so B(i - 1/2, j - 1/2) is the scene where A
-    sampled it. An ideal (Fourier phase) shift on the mirror-extended image: an all-pass filter,
-    so B's noise keeps its variance and stays independent of A's, and the content is not blurred
-    (a blurred or shifted reference would favour blurry outputs). (H, W, 3) float32 -> same."""
+    """B's render moved half a pixel down and right, onto A's grid: A's cells cover sensor rows and
+    columns 4i..4i+1, B's 4i+2..4i+3, so with one render pixel per cell B's grid lies exactly half
+    a pixel after A's on both axes. An ideal (Fourier phase) shift of the mirror-extended image:
+    all-pass, so B's noise keeps its variance and stays independent of A's, and the content is
+    not blurred (a blurred or offset reference would favour blurry outputs).
+    (H, W, 3) float32 -> same."""
     h, w = b_hwc.shape[:2]
     ext = np.concatenate([b_hwc, b_hwc[::-1]], axis=0)
     ext = np.concatenate([ext, ext[:, ::-1]], axis=1)  # (2H, 2W, 3), smooth at the wrap
