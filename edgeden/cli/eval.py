@@ -17,7 +17,7 @@ def eval_cmd(
     noise: Annotated[List[str], typer.Option("--noise", help="awgn:SIGMA (0..255), camera:SHOT[:qQ] (raw noise rendered through the ISP, optionally saved as a JPEG of quality Q; sRGB presets) or raw:SHOT (raw presets); repeatable.")] = ["awgn:25"],  # noqa: B006
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Use only N images (the first N, or N from --start).")] = None,
     start: Annotated[int, typer.Option("--start", min=0, help="Skip the first N images (run a long evaluation in chunks; image i of the set keeps noise seed SEED + i).")] = 0,
-    compare: Annotated[Optional[str], typer.Option("--compare", help="Comma-separated methods to run on the same noisy images: bm3d, ffdnet, dncnn (sRGB noise), pmrid (raw:SHOT), or other presets of the same domain. Peers' weights come from the peers folder.")] = None,
+    compare: Annotated[Optional[str], typer.Option("--compare", help="Comma-separated methods to run on the same noisy images: bm3d, ffdnet, dncnn (sRGB noise), pmrid (raw:SHOT), or other presets of the same domain (raw presets also beside an sRGB preset: they run through unprocessing, as on a JPEG). Peers' weights come from the peers folder.")] = None,
     peers_dir: Annotated[Optional[Path], typer.Option("--peers-dir", help="Folder of the peers' weights (default: $EDGEDEN_PEERS, else shared/peers beside this folder or a parent).")] = None,
     protocol: Annotated[str, typer.Option("--protocol", help="ours (outputs clipped, measured in float) or paper (the published benchmarks': outputs clipped and rounded to 8 bits before PSNR/SSIM; noise unclipped either way).")] = "ours",
     seed: Annotated[int, typer.Option("--seed", help="Noise seed (image i uses seed + i).")] = 0,

@@ -16,7 +16,7 @@ def export_cmd(
                     "network(s) as ONNX to this file, with the input contract in FILE.json.")] = None,
     description: Annotated[str, typer.Option("--description", help="One line for `edgeden models`.")] = "",
     data: Annotated[Optional[List[str]], typer.Option("--data", help="Test set to evaluate on; repeatable.")] = None,
-    noise: Annotated[Optional[List[str]], typer.Option("--noise", help="Noise spec (awgn:SIGMA, camera:SHOT, "
+    noise: Annotated[Optional[List[str]], typer.Option("--noise", help="Noise spec (awgn:SIGMA, camera:SHOT[:qQ], "
                                                                        "raw:SHOT); repeatable.")] = None,
     limit: Annotated[Optional[int], typer.Option("--limit", min=1, help="Evaluate the first N images.")] = None,
     bm3d: Annotated[int, typer.Option("--bm3d", min=0, help="Also run (C)BM3D on the first N images.")] = 0,

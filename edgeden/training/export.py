@@ -170,11 +170,11 @@ def export_run(o: ExportOptions) -> Path:
         # the members' validation levels differ: the array's are all of them
         summ["best_val"] = {k: v for m in summ["members"] for k, v in m["best_val"].items()}
     n_members = 1 + len(array_runs or [])
-    prov = {"recipe": f"edgeden/training/recipes/{rec['name']}.yaml", "steps": summ["steps"],
+    prov = {"recipe": recipe_location(rec['name'], rec.get("source")), "steps": summ["steps"],
             "cpu_hours": summ["cpu_hours"], "params": int(cx["params"]) * n_members, "macs_per_mp": int(macs_per_mp),
             "best_val": summ["best_val"], "exported": time.strftime("%Y-%m-%d")}
     if array_runs:
-        prov["recipe"] = ", ".join(f"edgeden/training/recipes/{m['recipe']}.yaml" for m in summ["members"])
+        prov["recipe"] = ", ".join(recipe_location(m["recipe"]) for m in summ["members"])
     if weights != "best":
         prov["checkpoint"] = f"{weights} (step {summ['steps']})"
     if joint:
@@ -439,6 +439,20 @@ def eval_table(ev: dict) -> list[str]:
 
 
 PEER_NAMES = {"ffdnet": "FFDNet", "dncnn": "CDnCNN-B", "pmrid": "PMRID", "bm3d": "BM3D"}
+
+
+def recipe_location(name: str, source: str | None = None) -> str:
+    """Where a run's recipe lives, as a card names it: ``edgeden/training/recipes/NAME.yaml`` for a
+    packaged recipe, else ``lab/recipes/...`` when the run's recipe file came from there (``source``,
+    as the run's recipe.json records it), else the packaged path."""
+    from pathlib import PurePath
+
+    if (Path(__file__).parent / "recipes" / f"{name}.yaml").exists() or not source:
+        return f"edgeden/training/recipes/{name}.yaml"
+    parts = PurePath(source).parts
+    if "lab" in parts:
+        return "/".join(parts[len(parts) - 1 - parts[::-1].index("lab"):])
+    return f"edgeden/training/recipes/{name}.yaml"
 
 
 def side_by_side_table(ev: dict, highlight: str | None = None) -> list[str]:

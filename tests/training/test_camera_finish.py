@@ -68,3 +68,12 @@ def test_camera_jpeg_noise_spec_parses_and_makes_an_8bit_noisy_render():
     x = jpeg["noisy"]
     assert x.shape == plain["noisy"].shape and torch.allclose(x * 255, (x * 255).round(), atol=1e-4)
     assert not torch.equal(x, plain["noisy"])
+
+
+def test_cards_name_a_lab_recipe_by_its_lab_path():
+    from edgeden.training.export import recipe_location
+
+    assert recipe_location("unet-m-srgb-jpeg", "lab/recipes/unet-m-srgb-jpeg.yaml") == "lab/recipes/unet-m-srgb-jpeg.yaml"
+    assert recipe_location("x", "/home/u/edgeden/lab/recipes/study/x.yaml") == "lab/recipes/study/x.yaml"
+    assert recipe_location("dsdnresnet-srgb", "/anywhere/dsdnresnet-srgb.yaml") == "edgeden/training/recipes/dsdnresnet-srgb.yaml"
+    assert recipe_location("y", None) == "edgeden/training/recipes/y.yaml"
