@@ -70,8 +70,6 @@ def texture_kept(out: np.ndarray, noisy: np.ndarray, sigma: float) -> tuple[floa
 
 def run(method: str, jpath: Path, photo: np.ndarray, cache: dict) -> tuple[np.ndarray, float]:
     from edgeden import peers as pm
-    from edgeden.pipeline import infer_file, read_file
-    from edgeden.presets import build_model, get_preset
 
     if method in ("dncnn", "ffdnet"):
         if method not in cache:
@@ -87,14 +85,10 @@ def run(method: str, jpath: Path, photo: np.ndarray, cache: dict) -> tuple[np.nd
         else:
             y = pm.run_dncnn(cache[method], x)
         return y[0].clamp(0, 1).permute(1, 2, 0).numpy(), time.perf_counter() - t0
-    if method not in cache:
-        p = get_preset(method)
-        cache[method] = (p, build_model(p))
-    preset, model = cache[method]
-    w = read_file(jpath, jpath.with_name("unused-out.png"), preset)
-    t0 = time.perf_counter()
-    infer_file(w, model, preset)
-    return w.den[0].clamp(0, 1).permute(1, 2, 0).numpy(), time.perf_counter() - t0
+    from real_pairs import run_product  # the product's read and infer stages on the JPEG (beside this file)
+
+    out, dt, _noise = run_product(method, jpath, cache)
+    return out, dt
 
 
 def main() -> None:
