@@ -352,12 +352,11 @@ def evaluate(preset_name, data: str, specs: list[NoiseSpec], limit: int | None =
                 t_peer[pname] += time.perf_counter() - t0
             for oname, (op, onet) in others.items():
                 t0 = time.perf_counter()
+                otile = tile if tile is not None else op.tile
                 if op.domain == "raw" and spec.kind != "raw":  # as `edgeden denoise` runs it on a JPEG
-                    outs[oname + "_"] = denoise_srgb_with_raw_model(d["noisy"], onet, op, None,
-                                                                    tile if tile is not None else op.tile, op.overlap)[0]
+                    outs[oname + "_"] = denoise_srgb_with_raw_model(d["noisy"], onet, op, None, otile, op.overlap)[0]
                 else:
-                    outs[oname + "_"] = denoise_array(d["noisy"], onet, op, d["params"],
-                                                      tile if tile is not None else op.tile, op.overlap)
+                    outs[oname + "_"] = denoise_array(d["noisy"], onet, op, d["params"], otile, op.overlap)
                 t_peer[oname] += time.perf_counter() - t0
             if spec.kind == "raw":
                 mp += d["clean"].shape[-1] * d["clean"].shape[-2] * 4 / 1e6

@@ -445,14 +445,12 @@ def recipe_location(name: str, source: str | None = None) -> str:
     """Where a run's recipe lives, as a card names it: ``edgeden/training/recipes/NAME.yaml`` for a
     packaged recipe, else ``lab/recipes/...`` when the run's recipe file came from there (``source``,
     as the run's recipe.json records it), else the packaged path."""
-    from pathlib import PurePath
-
+    packaged = f"edgeden/training/recipes/{name}.yaml"
     if (Path(__file__).parent / "recipes" / f"{name}.yaml").exists() or not source:
-        return f"edgeden/training/recipes/{name}.yaml"
-    parts = PurePath(source).parts
-    if "lab" in parts:
-        return "/".join(parts[len(parts) - 1 - parts[::-1].index("lab"):])
-    return f"edgeden/training/recipes/{name}.yaml"
+        return packaged
+    parts = Path(source).parts
+    labs = [i for i, p in enumerate(parts) if p == "lab"]
+    return "/".join(parts[labs[-1]:]) if labs else packaged
 
 
 def side_by_side_table(ev: dict, highlight: str | None = None) -> list[str]:

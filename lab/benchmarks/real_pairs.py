@@ -168,9 +168,11 @@ def run_raw_route(method: str, a_packed: torch.Tensor, raw, gain: float, base, c
     return render(den, raw), dt, {"shot": list(params.shot), "read": list(params.read), "source": base.source}
 
 
-def run_peer(name: str, x_hwc: np.ndarray, cache: dict) -> tuple[np.ndarray, float, dict]:
+def run_peer(name: str, x_hwc: np.ndarray, cache: dict, sigma_of=None) -> tuple[np.ndarray, float, dict]:
+    """Peer ``name`` (dncnn: blind CDnCNN-B; ffdnet: FFDNet told ``sigma_of(x_hwc)``, by default
+    the root of the product's blind variance estimate averaged over the image) on an (H, W, 3)
+    photo in [0, 1]: (output (H, W, 3) float32, seconds, {"sigma"} for ffdnet)."""
     from edgeden import peers as pm
-    from edgeden.core import noise as nm
 
     if name not in cache:
         folder, where = pm.find_peers_dir(None)
@@ -183,16 +185,23 @@ def run_peer(name: str, x_hwc: np.ndarray, cache: dict) -> tuple[np.ndarray, flo
     info: dict = {}
     t0 = time.perf_counter()
     if name == "ffdnet":
-        p = nm.estimate_noise_or_fallback(x[0])
-        s, o = p.per_plane(3)
-        var = float(np.mean([s[c] * float(x[0, c].mean()) + o[c] for c in range(3)]))
-        sigma = math.sqrt(max(var, 0.0))
+        sigma = (sigma_of or _mean_estimated_std)(x_hwc)
         info["sigma"] = sigma
         y = pm.run_ffdnet(net, x, sigma)
     else:
         y = pm.run_dncnn(net, x)
     dt = time.perf_counter() - t0
     return y[0].clamp(0, 1).permute(1, 2, 0).numpy(), dt, info
+
+
+def _mean_estimated_std(x_hwc: np.ndarray) -> float:
+    """sqrt of the product's blind noise variance estimate, averaged over the image's planes at their means."""
+    from edgeden.core import noise as nm
+
+    x = torch.from_numpy(np.ascontiguousarray(x_hwc)).permute(2, 0, 1).float()
+    s, o = nm.estimate_noise_or_fallback(x).per_plane(3)
+    var = float(np.mean([s[c] * float(x[c].mean()) + o[c] for c in range(3)]))
+    return math.sqrt(max(var, 0.0))
 
 
 def measure(label: str, pa: torch.Tensor, pb: torch.Tensor, raw, gain: float, base, methods: list[str],

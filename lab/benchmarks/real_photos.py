@@ -27,13 +27,11 @@ import argparse
 import json
 import math
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
-
-RAW_EXTS = (".dng", ".kdc", ".nef", ".cr2", ".arw", ".orf", ".rw2", ".raf")
+from real_pairs import RAW_EXTS, run_peer, run_product  # beside this file: the same methods, run the same way
 
 
 def luma(a: np.ndarray) -> np.ndarray:
@@ -69,25 +67,12 @@ def texture_kept(out: np.ndarray, noisy: np.ndarray, sigma: float) -> tuple[floa
 
 
 def run(method: str, jpath: Path, photo: np.ndarray, cache: dict) -> tuple[np.ndarray, float]:
-    from edgeden import peers as pm
-
+    """``method`` on the JPEG ``jpath`` (decoded: ``photo``): (output (H, W, 3) float32, seconds).
+    Peers as in real_pairs (FFDNet told :func:`noise_std`), presets through the product's stages."""
     if method in ("dncnn", "ffdnet"):
-        if method not in cache:
-            folder, where = pm.find_peers_dir(None)
-            if folder is None:
-                raise pm.PeerUnavailable(f"no peers folder ({where})")
-            cache[method] = pm.load_peer("ffdnet_color" if method == "ffdnet" else "dncnn_color_blind", folder)[0]
-        x = torch.from_numpy(np.ascontiguousarray(photo)).permute(2, 0, 1)[None].float()
-        t0 = time.perf_counter()
-        if method == "ffdnet":
-            sigma = noise_std(photo)  # the product's blind estimate at mid grey
-            y = pm.run_ffdnet(cache[method], x, sigma)
-        else:
-            y = pm.run_dncnn(cache[method], x)
-        return y[0].clamp(0, 1).permute(1, 2, 0).numpy(), time.perf_counter() - t0
-    from real_pairs import run_product  # the product's read and infer stages on the JPEG (beside this file)
-
-    out, dt, _noise = run_product(method, jpath, cache)
+        out, dt, _info = run_peer(method, photo, cache, sigma_of=noise_std)
+    else:
+        out, dt, _noise = run_product(method, jpath, cache)
     return out, dt
 
 
