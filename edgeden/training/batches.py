@@ -19,11 +19,13 @@ class DomainMap:
     ``m(pred)`` takes a model output (N, C, H, W) to the target's domain (linear raw of the
     sample for raw recipes: undo the exposure gain / k-sigma); ``m.pre(target)`` is the inverse
     (a clean target as the model would see it, used to feed a distillation teacher). Identity
-    for sRGB recipes.
+    for sRGB recipes. ``camera``: for raw recipes, each sample's (wb (N, 3), ccm (N, 3, 3)), the
+    camera that renders it (for ``loss.render``); None otherwise.
     """
 
-    def __init__(self, post: Callable | None = None, pre: Callable | None = None):
-        self._post, self._pre = post, pre
+    def __init__(self, post: Callable | None = None, pre: Callable | None = None,
+                 camera: tuple[torch.Tensor, torch.Tensor] | None = None):
+        self._post, self._pre, self.camera = post, pre, camera
 
     def __call__(self, p: torch.Tensor) -> torch.Tensor:
         return self._post(p) if self._post else p
@@ -123,7 +125,7 @@ class BatchSource:
             def pre(t, shot=shot, read=read, scale=scale, gain=gain):
                 return spec.transform(t * scale if undarken else t, shot, read, gain)
 
-            return x, y, DomainMap(post, pre)
+            return x, y, DomainMap(post, pre, camera=(b["wb"], b["ccm"]))
         raise ValueError(f"unknown noise kind {kind!r}")
 
     def crop_size(self) -> int:

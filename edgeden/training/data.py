@@ -170,12 +170,13 @@ def raw_upi_batch(clean_srgb: torch.Tensor, gen: torch.Generator, dark_prob: flo
     ``shot_range`` (lo, hi) restricts the sampler's log-uniform S to a subrange, for the noise
     subrange model array).
     Returns dict: ``clean`` (N, 4, h, w) linear raw in [0, 1], ``noisy`` (N, 4, h, w),
-    ``shot`` (N,), ``read`` (N,), ``scale`` (N,) brightness factor applied.
+    ``shot`` (N,), ``read`` (N,), ``scale`` (N,) brightness factor applied, and the sample's
+    camera: ``wb`` (N, 3) gains and ``ccm`` (N, 3, 3) (what renders it, :func:`edgeden.core.isp.process`).
     """
     from edgeden.core import isp, noise as nm
 
     n = clean_srgb.shape[0]
-    packed, _meta = isp.unprocess(clean_srgb, gen)
+    packed, meta = isp.unprocess(clean_srgb, gen)
     lo, hi = dark_range
     u = torch.rand(n, generator=gen)
     logs = torch.log(torch.tensor(lo)) + torch.rand(n, generator=gen) * (torch.log(torch.tensor(hi)) - torch.log(torch.tensor(lo)))
@@ -187,7 +188,8 @@ def raw_upi_batch(clean_srgb: torch.Tensor, gen: torch.Generator, dark_prob: flo
         s = torch.full((n,), float(shot))
         r = torch.full((n,), float(read if read is not None else nm.upi_mean_read(torch.tensor(shot))))
     noisy = nm.add_poisson_gaussian(clean, s.view(n, 1).expand(n, 4), r.view(n, 1).expand(n, 4), gen)
-    return {"clean": clean, "noisy": noisy, "shot": s.float(), "read": r.float(), "scale": scale}
+    return {"clean": clean, "noisy": noisy, "shot": s.float(), "read": r.float(), "scale": scale,
+            "wb": meta["wb"], "ccm": meta["ccm"]}
 
 
 class LabelledBank:

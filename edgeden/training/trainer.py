@@ -53,7 +53,7 @@ def recipe_loss(recipe: Recipe, out, y: torch.Tensor, post, labels: torch.Tensor
     images labelled -1 show none of the classes and get ``loss.oe`` x outlier exposure instead.
     """
     weights = {k: v for k, v in recipe.loss.items()
-               if k not in ("stage1", "stage2", "ce", "oe", "kd", "fm", "fm_style", "tone")}
+               if k not in ("stage1", "stage2", "ce", "oe", "kd", "fm", "fm_style", "tone", "render")}
     main, logits = split_output(out, labels is not None)
     loss = torch.zeros(())
     if logits is not None and recipe.loss.get("ce") and bool((labels >= 0).any()):
@@ -73,7 +73,33 @@ def recipe_loss(recipe: Recipe, out, y: torch.Tensor, post, labels: torch.Tensor
     a = float(recipe.loss.get("stage1", 0.0))
     if a and isinstance(out, (tuple, list)) and len(out) > 1:
         loss = loss + a * combined(shown(post(out[1].float())), target, weights)
+    w_render = float(recipe.loss.get("render", 0.0))
+    camera = getattr(post, "camera", None)
+    if w_render and camera is not None:  # raw recipes: also compare the two as the sample's camera renders them
+        wb, ccm = camera
+        loss = loss + w_render * combined(rendered(post(main.float()), y, wb, ccm), rendered(y, y, wb, ccm), weights)
     return loss
+
+
+def rendered(v: torch.Tensor, ref: torch.Tensor, wb: torch.Tensor, ccm: torch.Tensor, mean: float = 0.25,
+             eps: float = 1e-3) -> torch.Tensor:
+    """Packed linear raw as its camera renders it, for ``loss.render``: each sample scaled so
+    ``ref``'s mean is ``mean`` (an auto exposure that undoes the training data's darkening), white
+    balance ``wb``, demosaic, colour matrix ``ccm`` (:func:`edgeden.core.isp.process` without its
+    tone curve), clipped to [0, 1], then ``(x + eps) ** (1 / 2.2)`` (a gamma whose slope stays
+    finite at black). A loss in linear raw weighs the four Bayer planes alike; the render
+    multiplies the red and blue planes' errors by their gains (about 2) and mixes them through the
+    matrix, and the gamma lifts the shadows' errors, as the rendered PSNR does.
+
+    v, ref: (N, 4, h, w) float32 linear packed RGGB (``ref`` the clean target); wb (N, 3);
+    ccm (N, 3, 3). Returns (N, 3, 2h, 2w) float32 in [eps ** (1/2.2), (1 + eps) ** (1/2.2)].
+    """
+    from edgeden.core import isp
+
+    scale = mean / ref.mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
+    g = isp.packed_gains(wb).to(v.dtype).view(-1, 4, 1, 1)
+    rgb = isp.apply_ccm(isp.demosaic_rggb(v * scale * g).clamp(0, 1), ccm).clamp(0, 1)
+    return (rgb + eps).pow(1.0 / 2.2)
 
 
 def tone_mapped(v: torch.Tensor, ref: torch.Tensor, gamma: float, mean: float = 0.25, eps: float = 1e-3) -> torch.Tensor:

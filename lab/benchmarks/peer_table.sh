@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every shipped preset beside the peers (FFDNet, CDnCNN-B, PMRID) on the same seeded noise, one
 # `edgeden eval` run per domain and set, one thread; JSON into lab/results/peers/.
-# Usage: bash lab/benchmarks/peer_table.sh [raw|fast|srgb|camera]...   (default: raw srgb camera)
+# Usage: bash lab/benchmarks/peer_table.sh [raw|fast|srgb|dcnet|camera]...   (default: raw srgb camera)
 # fast: a raw candidate not shipped (lab/recipes/unet-raw.yaml, made a local preset by
 #   python lab/benchmarks/candidate_preset.py runs/unet-raw --name cand-unet-raw --tile 1024 --overlap 64)
 #   beside PMRID, fanet-nsma and tsdn: run with EDGEDEN_PRESET_PATH=lab/scratch/presets.
@@ -32,6 +32,10 @@ for part in "${@:-raw srgb camera}"; do
               run srgb-$d unet-m-srgb --data $d --noise awgn:15 --noise awgn:25 --noise awgn:50 \
                 --compare ffdnet,dncnn,dnresnet-srgb,dsdnresnet-srgb
             done ;;
+      dcnet) for d in kodak24 cbsd68; do  # the joint presets' denoisers beside the peers
+               run srgb-dcnet-$d dcnet --data $d --noise awgn:15 --noise awgn:25 --noise awgn:50 \
+                 --compare dcnet-seq,ffdnet,dncnn
+             done ;;
       camera) run camera-kodak24 unet-m-srgb --data kodak24 --noise camera:0.001 --noise camera:0.004 \
                 --noise camera:0.012 --compare ffdnet,dncnn,dnresnet-srgb,dsdnresnet-srgb ;;
     esac

@@ -451,6 +451,35 @@ def test_tone_mapped_loss_weighs_dark_errors_as_a_render_does():
     assert float(recipe_loss(r, dark + bump, dark, ident)) > float(recipe_loss(r, bright + bump, bright, ident))
 
 
+def test_render_loss_weighs_red_and_blue_as_the_camera_renders_them():
+    """loss.render: raw batches carry each sample's camera; the loss adds the difference of the
+    two renders (white balance, demosaic, colour matrix, gamma), so an error in the red plane
+    costs more than the same error in a green plane, and nothing changes without the key."""
+    import torch
+
+    from edgeden.training import data as D
+    from edgeden.training.batches import DomainMap
+    from edgeden.training.recipe import Recipe
+    from edgeden.training.trainer import recipe_loss, rendered
+
+    g = torch.Generator().manual_seed(0)
+    b = D.raw_upi_batch(torch.rand(2, 3, 32, 32, generator=g), g)
+    assert b["wb"].shape == (2, 3) and b["ccm"].shape == (2, 3, 3)
+    y = b["clean"] + 0.01
+    r = rendered(y, y, b["wb"], b["ccm"])
+    assert r.shape == (2, 3, 32, 32) and float(r.min()) > 0 and float(r.max()) <= 1.001
+    post = DomainMap(camera=(b["wb"], b["ccm"]))
+    rec = Recipe(name="t", arch="unet-s", domain="raw", loss={"charbonnier": 1.0, "render": 1.0})
+    plain = Recipe(name="t", arch="unet-s", domain="raw", loss={"charbonnier": 1.0})
+    red, green = torch.zeros_like(y), torch.zeros_like(y)
+    red[:, 0], green[:, 1] = 0.01, 0.01
+    assert float(recipe_loss(plain, y + red, y, post)) == pytest.approx(float(recipe_loss(plain, y + green, y, post)))
+    assert float(recipe_loss(rec, y + red, y, post)) > float(recipe_loss(rec, y + green, y, post)) > \
+        float(recipe_loss(plain, y + green, y, post))
+    floor = float(recipe_loss(plain, y, y, post))  # Charbonnier's epsilon, once per term
+    assert float(recipe_loss(rec, y, y, post)) == pytest.approx(2 * floor, rel=1e-4)
+
+
 def test_frozen_dcnas_denoiser_under_a_new_classifier_branch(tmp_path, photo_dir):
     """A trained DC-NAS denoiser (no classifier) starts a joint network whose branch is new
     (``init_missing``): the frozen denoiser stays exactly as loaded, batch-norm statistics
