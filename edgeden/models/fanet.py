@@ -40,6 +40,9 @@ Choices where the paper is silent, fitted to its figures:
       fanet-noskip  2.608 GMACs/MP (paper "FA w/o connections" 2.5688: +1.5%)
   (Expansion 4 / groups of 8 / guide 8 fit the totals about as well, but put the Plain U-Net
   at 2.55 GMACs/MP, 12% off; the fit above matches all four figures within 2%.)
+  The shipped ``fanet-nsma`` preset builds its members with ``expansion=4, group_channels=8``:
+  groups of 8 channels fill an AVX2 register, so on CPU they run faster than the paper's groups
+  of 4 despite 10% more MACs (lab/benchmarks/raw_speed.py).
 
 Any input size works: inputs are padded (reflect) to a multiple of 16 and cropped back.
 ``forward_features(x)`` returns ``(image, features)`` for the feature-matching distillation

@@ -5,6 +5,8 @@
 # fast: a raw candidate not shipped (lab/recipes/unet-raw.yaml, made a local preset by
 #   python lab/benchmarks/candidate_preset.py runs/unet-raw --name cand-unet-raw --tile 1024 --overlap 64)
 #   beside PMRID, fanet-nsma and tsdn: run with EDGEDEN_PRESET_PATH=lab/scratch/presets.
+# RAW_EXTRA=a,b adds presets to the raw part's --compare (e.g. a local preset of a raw preset's
+#   previous weights, with EDGEDEN_PRESET_PATH=lab/scratch/presets).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 out=lab/results/peers
@@ -22,7 +24,7 @@ for part in "${@:-raw srgb camera}"; do
     case $p in
       raw) for d in kodak24 cbsd68; do
              run raw-$d tsdn --data $d --noise raw:0.001 --noise raw:0.004 --noise raw:0.012 \
-               --compare pmrid,fanet-nsma,scaoed-lite
+               --compare pmrid,fanet-nsma,scaoed-lite${RAW_EXTRA:+,$RAW_EXTRA}
            done ;;
       fast) for d in kodak24 cbsd68; do
               run raw-unet-raw-$d cand-unet-raw --data $d --noise raw:0.001 --noise raw:0.004 --noise raw:0.012 \
