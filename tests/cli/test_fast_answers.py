@@ -105,7 +105,7 @@ def test_archs_table_agrees_with_models_per_photo_megapixel():
         else:  # otherwise --archs says how the preset runs it, with the preset's figure
             assert f"preset {row['name']} runs {row['arch']} with" in text and \
                 f"{row['macs_per_mp'] / 1e9:.1f} GMACs per photo MP" in text
-    assert checked >= 2
+    assert checked >= 1  # at least one preset runs its architecture's packaged shape (tsdn or scaoed-lite)
 
 
 def test_camera_and_iso_from_every_tag():
