@@ -53,7 +53,7 @@ def recipe_loss(recipe: Recipe, out, y: torch.Tensor, post, labels: torch.Tensor
     images labelled -1 show none of the classes and get ``loss.oe`` x outlier exposure instead.
     """
     weights = {k: v for k, v in recipe.loss.items()
-               if k not in ("stage1", "stage2", "ce", "oe", "kd", "fm", "fm_style", "tone", "render")}
+               if k not in ("stage1", "stage2", "ce", "oe", "kd", "fm", "fm_style", "tone", "render", "wb")}
     main, logits = split_output(out, labels is not None)
     loss = torch.zeros(())
     if logits is not None and recipe.loss.get("ce") and bool((labels >= 0).any()):
@@ -68,13 +68,18 @@ def recipe_loss(recipe: Recipe, out, y: torch.Tensor, post, labels: torch.Tensor
         return loss
     gamma = recipe.loss.get("tone")
     shown = (lambda p: tone_mapped(p, y, float(gamma))) if gamma else (lambda p: p)
+    camera = getattr(post, "camera", None)
+    if recipe.loss.get("wb") and camera is not None:  # raw: each plane weighed by its white-balance gain
+        from edgeden.core import isp
+        g = isp.packed_gains(camera[0]).to(y.dtype).view(-1, 4, 1, 1)
+        tone = shown
+        shown = lambda p: tone(p) * g  # noqa: E731
     target = shown(y)
     loss = loss + float(recipe.loss.get("stage2", 1.0)) * combined(shown(post(main.float())), target, weights)
     a = float(recipe.loss.get("stage1", 0.0))
     if a and isinstance(out, (tuple, list)) and len(out) > 1:
         loss = loss + a * combined(shown(post(out[1].float())), target, weights)
     w_render = float(recipe.loss.get("render", 0.0))
-    camera = getattr(post, "camera", None)
     if w_render and camera is not None:  # raw recipes: also compare the two as the sample's camera renders them
         wb, ccm = camera
         loss = loss + w_render * combined(rendered(post(main.float()), y, wb, ccm), rendered(y, y, wb, ccm), weights)

@@ -480,6 +480,30 @@ def test_render_loss_weighs_red_and_blue_as_the_camera_renders_them():
     assert float(recipe_loss(rec, y, y, post)) == pytest.approx(2 * floor, rel=1e-4)
 
 
+def test_wb_loss_weighs_each_plane_by_its_white_balance_gain():
+    """loss.wb: the raw loss on white-balanced planes, so an error in the red plane costs the
+    same error in green times the ratio of the samples' red and green gains (Charbonnier is about
+    L1 there)."""
+    import torch
+
+    from edgeden.core import isp
+    from edgeden.training import data as D
+    from edgeden.training.batches import DomainMap
+    from edgeden.training.recipe import Recipe
+    from edgeden.training.trainer import recipe_loss
+
+    g = torch.Generator().manual_seed(0)
+    b = D.raw_upi_batch(torch.rand(2, 3, 32, 32, generator=g), g)
+    y = b["clean"] + 0.01
+    post = DomainMap(camera=(b["wb"], b["ccm"]))
+    rec = Recipe(name="t", arch="unet-s", domain="raw", loss={"charbonnier": 1.0, "wb": True})
+    red, green = torch.zeros_like(y), torch.zeros_like(y)
+    red[:, 0], green[:, 1] = 0.05, 0.05
+    gains = isp.packed_gains(b["wb"])  # (N, 4): R, G, G, B
+    excess = float(recipe_loss(rec, y + red, y, post)) / float(recipe_loss(rec, y + green, y, post))
+    assert excess == pytest.approx(float(gains[:, 0].mean() / gains[:, 1].mean()), rel=0.05) and excess > 1.3
+
+
 def test_frozen_dcnas_denoiser_under_a_new_classifier_branch(tmp_path, photo_dir):
     """A trained DC-NAS denoiser (no classifier) starts a joint network whose branch is new
     (``init_missing``): the frozen denoiser stays exactly as loaded, batch-norm statistics
