@@ -67,13 +67,16 @@ def recipe_loss(recipe: Recipe, out, y: torch.Tensor, post, labels: torch.Tensor
     if main is None or not weights:
         return loss
     gamma = recipe.loss.get("tone")
-    shown = (lambda p: tone_mapped(p, y, float(gamma))) if gamma else (lambda p: p)
     camera = getattr(post, "camera", None)
+    gains = None
     if recipe.loss.get("wb") and camera is not None:  # raw: each plane weighed by its white-balance gain
         from edgeden.core import isp
-        g = isp.packed_gains(camera[0]).to(y.dtype).view(-1, 4, 1, 1)
-        tone = shown
-        shown = lambda p: tone(p) * g  # noqa: E731
+        gains = isp.packed_gains(camera[0]).to(y.dtype).view(-1, 4, 1, 1)
+
+    def shown(p: torch.Tensor) -> torch.Tensor:
+        p = tone_mapped(p, y, float(gamma)) if gamma else p
+        return p * gains if gains is not None else p
+
     target = shown(y)
     loss = loss + float(recipe.loss.get("stage2", 1.0)) * combined(shown(post(main.float())), target, weights)
     a = float(recipe.loss.get("stage1", 0.0))
