@@ -215,6 +215,36 @@ class FANet(nn.Module):
         xp, hw = pad_to_multiple(x, 2 ** (self.depth - 1))
         return crop_to(self._run(xp)[0], hw)
 
+    @torch.no_grad()
+    def load_narrower(self, state: dict[str, torch.Tensor]) -> None:
+        """Load FA-Net weights whose 3x3 group convs have fewer channels per group (``g``) than
+        this net's (``G``, a multiple of ``g``) so that this net computes *exactly* the same
+        function (used by recipes' ``init_widen``). A conv with groups of ``g`` is one with groups
+        of ``G`` whose other ``G - g`` taps per output channel are zero: each output channel's
+        ``g`` taps go to their offset inside its ``G``-channel group, the rest start at zero
+        and learn from there.
+
+        ``state``: a state dict of an FA-Net with the same widths, expansion and options (float32);
+        ``*.group.weight`` tensors (C, g, 3, 3), every other tensor of this net's shape. Raises
+        ValueError on any other mismatch.
+        """
+        own = self.state_dict()
+        if set(state) != set(own):
+            raise ValueError(f"load_narrower: the keys differ ({sorted(set(state) ^ set(own))[:4]} ...)")
+        for name, new in own.items():
+            old = state[name].to(new.dtype)
+            if old.shape == new.shape:
+                new.copy_(old)
+                continue
+            c, g, kh, kw = old.shape if old.dim() == 4 else (0, 0, 0, 0)
+            G = new.shape[1] if new.dim() == 4 else 0
+            if not name.endswith(".group.weight") or (c, kh, kw) != (new.shape[0], *new.shape[2:]) or G % g:
+                raise ValueError(f"load_narrower: {name} {tuple(old.shape)} does not fit {tuple(new.shape)}")
+            new.zero_()
+            for o in range(c):
+                off = (o // g) * g - (o // G) * G
+                new[o, off:off + g] = old[o]
+
 
 _SOURCE = "Young, Reda et al., Feature-Align Network with Knowledge Distillation for Efficient Denoising"
 _MP = ("GMACs per megapixel (1e6 pixels) of the full-resolution Bayer image, i.e. per 4x500x500 packed "

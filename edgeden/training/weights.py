@@ -6,7 +6,7 @@ never by a path inside a checkout:
   member of a model array: ``preset:tsdn/members.1``).
 * ``ckpt:ID`` -- an entry of a checkpoint manifest, a ``manifest.json`` of the form
   ``{"checkpoints": [{"id", "file", "sha256", "made_by"}]}`` (``file`` relative to the
-  manifest). Manifests are searched in ``$EDGEDEN_CHECKPOINTS`` (``os.pathsep``-separated
+  manifest); ``ckpt:ID/PREFIX`` as ``preset:NAME/PREFIX``. Manifests are searched in ``$EDGEDEN_CHECKPOINTS`` (``os.pathsep``-separated
   manifest files or folders holding one), then in ``../checkpoints/`` beside the recipe's
   folder (the lab layout: ``lab/recipes/`` next to ``lab/checkpoints/``).
 * an absolute path to a ``.safetensors`` file of your own.
@@ -51,7 +51,7 @@ def resolve_weights(ref: str, recipe_source: str | os.PathLike | None = None) ->
             raise ValueError(f"{ref}: {wp} does not match the preset's sha256")
         return wp, (prefix or None)
     if ref.startswith("ckpt:"):
-        cid = ref[len("ckpt:"):]
+        cid, _, prefix = ref[len("ckpt:"):].partition("/")
         tried = []
         for m in manifest_paths(recipe_source):
             tried.append(str(m))
@@ -65,7 +65,7 @@ def resolve_weights(ref: str, recipe_source: str | os.PathLike | None = None) ->
                         raise ValueError(f"{ref}: {f} (listed in {m}) is missing")
                     if sha256_file(f) != e.get("sha256"):
                         raise ValueError(f"{ref}: {f} does not match its sha256 in {m}")
-                    return f, None
+                    return f, (prefix or None)
         raise ValueError(f"{ref}: no checkpoint manifest lists it (searched: {', '.join(tried) or 'none'}; "
                          f"set EDGEDEN_CHECKPOINTS)")
     p = Path(ref)

@@ -340,6 +340,28 @@ def test_init_widen_starts_as_the_narrower_network_and_trains(tmp_path, photo_di
         narrow.load_narrower(wide.state_dict())
 
 
+def test_fanet_groups_widen_to_the_same_function():
+    """FANet.load_narrower: weights trained with 3x3 groups of 8 channels load into a net with
+    groups of 16 that computes exactly the same output (the added taps start at zero) and
+    still trains them; any other shape mismatch is refused."""
+    from edgeden.models import create_arch
+
+    torch.manual_seed(0)
+    g8 = create_arch("fanet", 5, 4, expansion=4, group_channels=8).eval()
+    g16 = create_arch("fanet", 5, 4, expansion=4, group_channels=16).eval()
+    g16.load_narrower(g8.state_dict())
+    x = torch.rand(2, 5, 48, 40)
+    with torch.no_grad():
+        assert torch.allclose(g8(x), g16(x), atol=1e-6)
+    w = g16.down[0].group.weight
+    assert w.shape[1] == 16 and int((w == 0).sum()) == w.numel() // 2  # half the taps are new, at zero
+    g16(x).square().mean().backward()
+    assert float(w.grad.abs().sum()) > 0
+    wider = create_arch("fanet", 5, 4, expansion=5, group_channels=8)
+    with pytest.raises(ValueError, match="does not fit"):
+        wider.load_narrower(g8.state_dict())
+
+
 def test_every_packaged_recipe_runs_from_an_installed_wheel():
     """Packaged recipes name start weights only by ``preset:`` references (shipped with the
     package), which resolve and load; lab recipes' ``ckpt:`` ids resolve through lab's manifest."""
@@ -377,6 +399,12 @@ def test_checkpoint_ids_are_verified_by_sha256(tmp_path, monkeypatch):
     (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [{"id": "w", "file": "w.safetensors", "sha256": sha}]}))
     monkeypatch.setenv("EDGEDEN_CHECKPOINTS", str(tmp_path))
     assert torch.equal(load_init("ckpt:w")["a"], torch.ones(2))
+    save_file({"a": torch.ones(2), "members.1.b": torch.full((3,), 2.0)}, str(f))  # one member of an array
+    sha = hashlib.sha256(f.read_bytes()).hexdigest()
+    (tmp_path / "manifest.json").write_text(json.dumps({"checkpoints": [{"id": "w", "file": "w.safetensors", "sha256": sha}]}))
+    assert list(load_init("ckpt:w/members.1")) == ["b"]
+    with pytest.raises(ValueError, match="no tensors under"):
+        load_init("ckpt:w/members.7")
     save_file({"a": torch.zeros(2)}, str(f))
     with pytest.raises(ValueError, match="sha256"):
         load_init("ckpt:w")
