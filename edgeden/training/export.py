@@ -174,7 +174,7 @@ def export_run(o: ExportOptions) -> Path:
             "cpu_hours": summ["cpu_hours"], "params": int(cx["params"]) * n_members, "macs_per_mp": int(macs_per_mp),
             "best_val": summ["best_val"], "exported": time.strftime("%Y-%m-%d")}
     if array_runs:
-        prov["recipe"] = ", ".join(recipe_location(m["recipe"]) for m in summ["members"])
+        prov["recipe"] = ", ".join(recipe_location(r["name"], r.get("source")) for r in recs)
     if weights != "best":
         prov["checkpoint"] = f"{weights} (step {summ['steps']})"
     if joint:

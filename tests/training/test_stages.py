@@ -165,6 +165,7 @@ def test_export_of_a_model_array_loads_as_one_preset(tmp_path, photo_dir, monkey
                  dest=dest, array_runs=runs[1:], shot_bounds=[1e-4, 1e-3, 1.2e-2])
     doc = yaml.safe_load(yml.read_text())
     assert doc["array"] == {"shot_bounds": [1e-4, 1e-3, 1.2e-2]} and doc["provenance"]["steps"] == 4
+    assert doc["provenance"]["recipe"].count("arr0.yaml") == 1 and doc["provenance"]["recipe"].count("arr1.yaml") == 1
     card = (dest / "cards" / "tiny-arr.md").read_text()
     rows = [ln for ln in card.splitlines() if ln.startswith("| 0 |") or ln.startswith("| 1 |")]
     assert "## Members" in card and len(rows) == 2
