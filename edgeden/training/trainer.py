@@ -53,7 +53,7 @@ def recipe_loss(recipe: Recipe, out, y: torch.Tensor, post, labels: torch.Tensor
     images labelled -1 show none of the classes and get ``loss.oe`` x outlier exposure instead.
     """
     weights = {k: v for k, v in recipe.loss.items()
-               if k not in ("stage1", "stage2", "ce", "oe", "kd", "fm", "fm_style", "tone", "render", "wb")}
+               if k not in ("stage1", "stage2", "ce", "oe", "kd", "fm", "fm_style", "tone", "render", "wb", "ccm")}
     main, logits = split_output(out, labels is not None)
     loss = torch.zeros(())
     if logits is not None and recipe.loss.get("ce") and bool((labels >= 0).any()):
@@ -82,6 +82,10 @@ def recipe_loss(recipe: Recipe, out, y: torch.Tensor, post, labels: torch.Tensor
     a = float(recipe.loss.get("stage1", 0.0))
     if a and isinstance(out, (tuple, list)) and len(out) > 1:
         loss = loss + a * combined(shown(post(out[1].float())), target, weights)
+    w_ccm = float(recipe.loss.get("ccm", 0.0))
+    if w_ccm and camera is not None:  # raw recipes: also compare the two in the camera's linear colour
+        wb, ccm = camera
+        loss = loss + w_ccm * combined(linear_colour(post(main.float()), wb, ccm), linear_colour(y, wb, ccm), weights)
     w_render = float(recipe.loss.get("render", 0.0))
     if w_render and camera is not None:  # raw recipes: also compare the two as the sample's camera renders them
         wb, ccm = camera
@@ -108,6 +112,21 @@ def rendered(v: torch.Tensor, ref: torch.Tensor, wb: torch.Tensor, ccm: torch.Te
     g = isp.packed_gains(wb).to(v.dtype).view(-1, 4, 1, 1)
     rgb = isp.apply_ccm(isp.demosaic_rggb(v * scale * g).clamp(0, 1), ccm).clamp(0, 1)
     return (rgb + eps).pow(1.0 / 2.2)
+
+
+def linear_colour(v: torch.Tensor, wb: torch.Tensor, ccm: torch.Tensor) -> torch.Tensor:
+    """Packed linear raw in its camera's linear colour, for ``loss.ccm``: each plane times its
+    sample's white-balance gain, the two greens averaged, then the colour matrix; no demosaic,
+    clipping or gamma, so every pixel keeps its gradient. The matrix mixes the planes with
+    negative off-diagonal terms, so an error that differs between planes (a colour error) grows
+    as it does in the render, and one shared by all planes (a luminance error) does not.
+
+    v: (N, 4, h, w) float32 linear packed RGGB; wb (N, 3); ccm (N, 3, 3). Returns (N, 3, h, w)."""
+    from edgeden.core import isp
+
+    p = v * isp.packed_gains(wb).to(v.dtype).view(-1, 4, 1, 1)
+    rgb = torch.stack([p[:, 0], 0.5 * (p[:, 1] + p[:, 2]), p[:, 3]], 1)
+    return isp.apply_ccm(rgb, ccm.to(v.dtype))
 
 
 def tone_mapped(v: torch.Tensor, ref: torch.Tensor, gamma: float, mean: float = 0.25, eps: float = 1e-3) -> torch.Tensor:

@@ -567,3 +567,36 @@ def test_frozen_dcnas_denoiser_under_a_new_classifier_branch(tmp_path, photo_dir
     assert all(torch.equal(w[k], v) for k, v in w_den.items())  # running_mean / running_var too
     assert any("running_mean" in k for k in w_den)
     assert any(not torch.equal(w[k], w0[k]) for k in w if k.startswith("cls_"))
+
+
+def test_ccm_loss_weighs_colour_errors_as_the_camera_matrix_does():
+    """loss.ccm: the raw loss plus the same loss in the camera's linear colour (white balance,
+    greens averaged, colour matrix), so an error in one plane (a colour error) costs more than the
+    same-sized error in every plane alike (grey), relative to the plain loss; nothing changes
+    without the key, and a perfect output costs only the losses' floor."""
+    import torch
+
+    from edgeden.training import data as D
+    from edgeden.training.batches import DomainMap
+    from edgeden.training.recipe import Recipe
+    from edgeden.training.trainer import linear_colour, recipe_loss
+
+    g = torch.Generator().manual_seed(0)
+    b = D.raw_upi_batch(torch.rand(2, 3, 32, 32, generator=g), g)
+    y = b["clean"] + 0.01
+    c = linear_colour(y, b["wb"], b["ccm"])
+    assert c.shape == (2, 3, 16, 16)
+    grey = torch.ones_like(y) / torch.as_tensor(b["wb"])[:, [0, 1, 1, 2]].view(-1, 4, 1, 1)  # white after WB
+    assert torch.allclose(linear_colour(grey, b["wb"], b["ccm"]), torch.ones(2, 3, 16, 16), atol=1e-4)  # rows sum to 1
+    post = DomainMap(camera=(b["wb"], b["ccm"]))
+    rec = Recipe(name="t", arch="unet-s", domain="raw", loss={"charbonnier": 1.0, "ccm": 1.0})
+    plain = Recipe(name="t", arch="unet-s", domain="raw", loss={"charbonnier": 1.0})
+    red = torch.zeros_like(y)
+    red[:, 0] = 0.02
+    flat = 0.005 * grey  # the same error in every plane, white after white balance
+    extra_red = float(recipe_loss(rec, y + red, y, post)) - float(recipe_loss(plain, y + red, y, post))
+    extra_flat = float(recipe_loss(rec, y + flat, y, post)) - float(recipe_loss(plain, y + flat, y, post))
+    ratio_plain = float(recipe_loss(plain, y + red, y, post)) / float(recipe_loss(plain, y + flat, y, post))
+    assert extra_red / extra_flat > ratio_plain  # the colour term weighs the colour error more
+    floor = float(recipe_loss(plain, y, y, post))
+    assert float(recipe_loss(rec, y, y, post)) == pytest.approx(2 * floor, rel=1e-4)
