@@ -40,9 +40,11 @@ Choices where the paper is silent, fitted to its figures:
       fanet-noskip  2.608 GMACs/MP (paper "FA w/o connections" 2.5688: +1.5%)
   (Expansion 4 / groups of 8 / guide 8 fit the totals about as well, but put the Plain U-Net
   at 2.55 GMACs/MP, 12% off; the fit above matches all four figures within 2%.)
-  The shipped ``fanet-nsma`` preset builds its members with ``expansion=4, group_channels=8``:
-  groups of 8 channels fill an AVX2 register, so on CPU they run faster than the paper's groups
-  of 4 despite 10% more MACs (lab/benchmarks/raw_speed.py).
+  The shipped ``fanet-nsma`` preset builds its members with ``expansion=4, group_channels=16``:
+  groups of 8 channels (one AVX2 register) already ran faster than the paper's groups of 4 despite
+  10% more MACs; groups of 16 do 45% more MACs than 8 at 54-58% of the dense-conv peak in ONNX
+  Runtime instead of 43-45%, about 8% slower end to end, and were widened from trained groups of
+  8 as the same function (``load_narrower``) (lab/benchmarks/raw_speed.py, docs/benchmarks.md).
 
 Any input size works: inputs are padded (reflect) to a multiple of 16 and cropped back.
 ``forward_features(x)`` returns ``(image, features)`` for the feature-matching distillation
