@@ -238,10 +238,11 @@ class FANet(nn.Module):
             if old.shape == new.shape:
                 new.copy_(old)
                 continue
-            c, g, kh, kw = old.shape if old.dim() == 4 else (0, 0, 0, 0)
-            G = new.shape[1] if new.dim() == 4 else 0
-            if not name.endswith(".group.weight") or (c, kh, kw) != (new.shape[0], *new.shape[2:]) or G % g:
+            fits = (name.endswith(".group.weight") and old.dim() == 4 and old.shape[0] == new.shape[0]
+                    and old.shape[2:] == new.shape[2:] and new.shape[1] % old.shape[1] == 0)
+            if not fits:
                 raise ValueError(f"load_narrower: {name} {tuple(old.shape)} does not fit {tuple(new.shape)}")
+            c, g, G = old.shape[0], old.shape[1], new.shape[1]
             new.zero_()
             for o in range(c):
                 off = (o // g) * g - (o // G) * G
