@@ -70,8 +70,7 @@ def recipe_loss(recipe: Recipe, out, y: torch.Tensor, post, labels: torch.Tensor
     camera = getattr(post, "camera", None)
     gains = None
     if recipe.loss.get("wb") and camera is not None:  # raw: each plane weighed by its white-balance gain
-        from edgeden.core import isp
-        gains = isp.packed_gains(camera[0]).to(y.dtype).view(-1, 4, 1, 1)
+        gains = plane_gains(camera[0], y.dtype)
 
     def shown(p: torch.Tensor) -> torch.Tensor:
         p = tone_mapped(p, y, float(gamma)) if gamma else p
@@ -109,9 +108,15 @@ def rendered(v: torch.Tensor, ref: torch.Tensor, wb: torch.Tensor, ccm: torch.Te
     from edgeden.core import isp
 
     scale = mean / ref.mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
-    g = isp.packed_gains(wb).to(v.dtype).view(-1, 4, 1, 1)
-    rgb = isp.apply_ccm(isp.demosaic_rggb(v * scale * g).clamp(0, 1), ccm).clamp(0, 1)
+    rgb = isp.apply_ccm(isp.demosaic_rggb(v * scale * plane_gains(wb, v.dtype)).clamp(0, 1), ccm).clamp(0, 1)
     return (rgb + eps).pow(1.0 / 2.2)
+
+
+def plane_gains(wb: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(N, 3) white-balance gains -> (N, 4, 1, 1) per packed RGGB plane, to multiply packed raw."""
+    from edgeden.core import isp
+
+    return isp.packed_gains(wb).to(dtype).view(-1, 4, 1, 1)
 
 
 def linear_colour(v: torch.Tensor, wb: torch.Tensor, ccm: torch.Tensor) -> torch.Tensor:
@@ -124,7 +129,7 @@ def linear_colour(v: torch.Tensor, wb: torch.Tensor, ccm: torch.Tensor) -> torch
     v: (N, 4, h, w) float32 linear packed RGGB; wb (N, 3); ccm (N, 3, 3). Returns (N, 3, h, w)."""
     from edgeden.core import isp
 
-    p = v * isp.packed_gains(wb).to(v.dtype).view(-1, 4, 1, 1)
+    p = v * plane_gains(wb, v.dtype)
     rgb = torch.stack([p[:, 0], 0.5 * (p[:, 1] + p[:, 2]), p[:, 3]], 1)
     return isp.apply_ccm(rgb, ccm.to(v.dtype))
 

@@ -6,7 +6,8 @@ never by a path inside a checkout:
   member of a model array: ``preset:tsdn/members.1``).
 * ``ckpt:ID`` -- an entry of a checkpoint manifest, a ``manifest.json`` of the form
   ``{"checkpoints": [{"id", "file", "sha256", "made_by"}]}`` (``file`` relative to the
-  manifest); ``ckpt:ID/PREFIX`` as ``preset:NAME/PREFIX``. Manifests are searched in ``$EDGEDEN_CHECKPOINTS`` (``os.pathsep``-separated
+  manifest); ``ckpt:ID/PREFIX`` as ``preset:NAME/PREFIX``. Manifests are searched in
+  ``$EDGEDEN_CHECKPOINTS`` (``os.pathsep``-separated
   manifest files or folders holding one), then in ``../checkpoints/`` beside the recipe's
   folder (the lab layout: ``lab/recipes/`` next to ``lab/checkpoints/``).
 * an absolute path to a ``.safetensors`` file of your own.
