@@ -33,6 +33,7 @@ _CHILD = r"""
 import json, resource, sys, time
 t_start = float(sys.argv[1]); files = json.loads(sys.argv[2]); out = sys.argv[3]
 model = sys.argv[4] or None; threads = int(sys.argv[5]); backend = sys.argv[6]; jobs = int(sys.argv[7])
+tiling = json.loads(sys.argv[8])
 import torch
 torch.set_num_threads(threads)
 from pathlib import Path
@@ -42,7 +43,7 @@ from edgeden.runner import DenoiseRun
 from edgeden import io
 t_import = time.time()
 kind = io.detect_kind(Path(files[0]))
-run = DenoiseRun(DenoiseOptions(backend=backend), model=model, overwrite=True)
+run = DenoiseRun(DenoiseOptions(backend=backend, **tiling), model=model, overwrite=True)
 preset, net = run.model_for(Path(files[0]))
 t_ready = time.time()
 batch = [Job(Path(f), Path(out) / f"{i:03d}_{Path(f).name if kind != 'raw' else Path(f).stem + '.dng'}")
@@ -68,6 +69,8 @@ print(json.dumps({"import_s": t_import - t_start, "startup_s": t_ready - t_start
                   "macs_per_mp": (preset.provenance or {}).get("macs_per_mp"), "files": rows, "batch_s": batch_s,
                   "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
                   "precision": __import__("edgeden.core.precision", fromlist=["x"]).precision_name(),
+                  "tiling": {"tile": run.opts.tile if run.opts.tile is not None else preset.tile,
+                             "overlap": run.opts.overlap if run.opts.overlap is not None else preset.overlap},
                   "backend": __import__("edgeden.models.onnx_backend", fromlist=["x"]).describe(net)}))
 """
 
@@ -88,15 +91,19 @@ def make_synthetic_raw(path: Path, megapixels: int, seed: int = 0) -> Path:
 
 
 def run_case(name: str, files: list[Path], model: str | None, threads: int, work: Path,
-             backend: str = "auto", jobs: int = 1) -> dict[str, Any]:
+             backend: str = "auto", jobs: int = 1, tile: int | None = None,
+             overlap: int | None = None) -> dict[str, Any]:
     """Denoise ``files`` in one fresh process, as ``edgeden denoise --jobs JOBS`` runs a batch;
     returns the case's measurements (see module doc). per_image_s is the batch's wall time per
-    image (with files in flight a file's own wall time overlaps its neighbours')."""
+    image (with files in flight a file's own wall time overlaps its neighbours'). tile, overlap:
+    as ``denoise --tile/--overlap`` (None: the preset's)."""
+    tiling = {k: v for k, v in (("tile", tile), ("overlap", overlap)) if v is not None}
     out = work / f"out-{name}"
     out.mkdir(parents=True, exist_ok=True)
     t = time.time()
     p = subprocess.run([sys.executable, "-c", _CHILD, repr(t), json.dumps([str(f) for f in files]), str(out),
-                        model or "", str(threads), backend, str(jobs)], capture_output=True, text=True)
+                        model or "", str(threads), backend, str(jobs), json.dumps(tiling)],
+                       capture_output=True, text=True)
     wall = time.time() - t
     if p.returncode != 0:
         raise RuntimeError(f"bench case {name} failed: {p.stderr.strip().splitlines()[-1] if p.stderr else p.returncode}")
@@ -121,18 +128,21 @@ def run_case(name: str, files: list[Path], model: str | None, threads: int, work
         "mp_per_s": round(mp / max(r["batch_s"], 1e-9), 3),
         "network_gflops": round(2 * macs * mean_mp / max(inf, 1e-9) / 1e9, 1) if macs else None,
         "peak_rss_mb": round(r["peak_rss_mb"], 1), "precision": r["precision"], "backend": r["backend"],
+        "tiling": r["tiling"],
     }
 
 
 def bench(files: list[Path] | None = None, synthetic: tuple[int, ...] = (24, 50), folder: int = 3,
           model: str | None = None, threads: int | None = None, work_dir: Path | None = None,
-          progress=None, backend: str = "auto", jobs: int = 1) -> dict[str, Any]:
+          progress=None, backend: str = "auto", jobs: int = 1, tile: int | None = None,
+          overlap: int | None = None) -> dict[str, Any]:
     """Run the benchmark cases and measure the conv peak. Returns a JSON-friendly report.
 
     files: the user's files (one case each); synthetic: raw sizes in MP (keys of :data:`SIZES`);
     folder: N copies of the 24 MP raw in one process (0: none); model: preset (None: the
     default for the input kind); threads: torch threads (None: all cores); jobs: files in flight
-    in the folder case (``denoise --jobs``).
+    in the folder case (``denoise --jobs``); tile, overlap: as ``denoise --tile/--overlap`` (None:
+    the preset's).
     """
     import torch
 
@@ -157,10 +167,11 @@ def bench(files: list[Path] | None = None, synthetic: tuple[int, ...] = (24, 50)
             made[mp] = make_synthetic_raw(work / f"synthetic_{mp}mp.dng", mp)
         for f in files or []:
             say(f"case {f}")
-            cases.append(run_case(Path(f).name, [Path(f)], model, threads, work, backend))
+            cases.append(run_case(Path(f).name, [Path(f)], model, threads, work, backend, tile=tile, overlap=overlap))
         for mp in synthetic:
             say(f"case synthetic {mp} MP raw")
-            cases.append(run_case(f"raw {mp} MP", [made[mp]], model, threads, work, backend))
+            cases.append(run_case(f"raw {mp} MP", [made[mp]], model, threads, work, backend, tile=tile,
+                                  overlap=overlap))
         if folder:
             copies = []
             for i in range(folder):
@@ -170,7 +181,7 @@ def bench(files: list[Path] | None = None, synthetic: tuple[int, ...] = (24, 50)
                 copies.append(c)
             say(f"case folder of {folder} x 24 MP raws")
             cases.append(run_case(f"folder {folder} x 24 MP, jobs {jobs}", copies, model, threads, work, backend,
-                                  jobs=jobs))
+                                  jobs=jobs, tile=tile, overlap=overlap))
     finally:
         if own:
             shutil.rmtree(work, ignore_errors=True)
@@ -188,8 +199,10 @@ def format_report(rep: dict[str, Any]) -> str:
     m = rep["machine"]
     peak = ", ".join(f"{k} {v:.0f}" for k, v in rep["conv_peak_gflops"].items())
     be = sorted({c.get("backend", "torch") for c in rep["cases"]})
-    lines = [f"{m['cpu']}, {m['threads']} thread(s), torch {m['torch']}, backend {'/'.join(be)}; "
-             f"dense 3x3 conv peak: {peak} GFLOP/s", ""]
+    tiles = sorted({f"tile {c['tiling']['tile']} overlap {c['tiling']['overlap']}" for c in rep["cases"]
+                    if c.get("tiling")})
+    lines = [f"{m['cpu']}, {m['threads']} thread(s), torch {m['torch']}, backend {'/'.join(be)}"
+             + (f", {'/'.join(tiles)}" if tiles else "") + f"; dense 3x3 conv peak: {peak} GFLOP/s", ""]
     lines.append(f"{'case':<22} {'preset':<11} {'MP':>5} {'start':>6} {'s/img':>6} {'MP/s':>6} "
                  f"{'net GF/s':>8} {'not-inf':>7} {'RSS MB':>7}")
     for c in rep["cases"]:

@@ -30,6 +30,9 @@ def test_case_reports_stages_startup_and_rss(tmp_path, tiny_presets):
     text = format_report(rep)
     assert "two" in text and "dng_encod" in text
     assert not (tmp_path / "work" / "out-two").exists()  # outputs are cleaned up
+    assert c["tiling"] == {"tile": 64, "overlap": 16}  # tiny-raw preset's own
+    t = run_case("tiled", files[:1], "tiny-raw", 1, tmp_path / "work", tile=40, overlap=8)
+    assert t["tiling"] == {"tile": 40, "overlap": 8} and "tile 40 overlap 8" in format_report({**rep, "cases": [t]})
 
 
 def test_bad_options_are_usage_errors():
@@ -37,3 +40,5 @@ def test_bad_options_are_usage_errors():
     assert r.exit_code == 2 and "no synthetic size 7 MP" in r.output
     r = CliRunner().invoke(app, ["bench", "nosuch.dng"])
     assert r.exit_code == 2
+    r = CliRunner().invoke(app, ["bench", "--tile", "40", "--overlap", "32"])
+    assert r.exit_code == 2 and "more than twice the overlap" in r.output

@@ -22,6 +22,10 @@ def bench(
     backend: Annotated[str, typer.Option("--backend", help="auto, torch or onnxruntime (as `denoise`).")] = "auto",
     jobs: Annotated[Optional[int], typer.Option("--jobs", "-j", min=1, help="Files in flight in the folder case "
                                                 "(as `denoise --jobs`; default: denoise's).")] = None,
+    tile: Annotated[Optional[int], typer.Option("--tile", min=0, help="Tile edge in model-input pixels "
+                                                "(as `denoise --tile`; default: the preset's).")] = None,
+    overlap: Annotated[Optional[int], typer.Option("--overlap", min=0, help="Tile overlap in pixels (as "
+                                                   "`denoise --overlap`; default: the preset's).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable report.")] = False,
 ) -> None:
     """Time denoising end to end in fresh processes (start-up, read, pack, noise, inference, unpack, render, DNG encode, preview, sidecar), with MP/s, the network's GFLOP/s beside this machine's dense-conv peak measured in the same run, and peak RSS."""  # noqa: E501
@@ -39,11 +43,13 @@ def bench(
         fail(f"no such file: {', '.join(map(str, missing))}", EXIT_USAGE)
     if backend not in ("auto", "torch", "onnxruntime"):
         fail(f"--backend must be auto, torch or onnxruntime, got {backend!r}", EXIT_USAGE)
+    if tile is not None and tile > 0 and tile <= 2 * (overlap if overlap is not None else 32):
+        fail(f"--tile {tile} must be more than twice the overlap", EXIT_USAGE)
     from edgeden.cli.denoise import DEFAULT_JOBS
 
     rep = run(files or [], sizes, folder, model, threads,
               progress=None if as_json else (lambda s: typer.echo(f"... {s}", err=True)), backend=backend,
-              jobs=jobs or DEFAULT_JOBS)
+              jobs=jobs or DEFAULT_JOBS, tile=tile, overlap=overlap)
     typer.echo(json.dumps(rep, indent=2) if as_json else format_report(rep))
 
 
