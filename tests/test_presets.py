@@ -3,8 +3,8 @@
 Floors: measured on this crop when the preset was exported, minus 0.5 dB for float/thread
 differences: unet-m-srgb 31.34 dB at AWGN 25, 30.48 dB at camera noise S = 4e-3 and 30.06 dB with
 that noise saved as a JPEG of quality 85 (the camera-JPEG fine-tune, fp32, 2026-12-07);
-dnresnet-srgb 32.51 dB at AWGN 25; tsdn 40.95 / 36.97 / 34.21 dB (its three members) and fanet-nsma 40.86 / 36.90 /
-33.95 dB (its groups-of-16 weights, fp32, 2026-12-07) raw-domain at S = 1e-3 / 4e-3 / 1.2e-2 (so each array's members are exercised);
+dnresnet-srgb 32.51 dB at AWGN 25; tsdn 40.95 / 36.97 / 34.21 dB (its three members) and fanet-nsma 40.86 / 36.98 /
+34.06 dB (weights sha 7ad24702, fp32, 2026-12-07) raw-domain at S = 1e-3 / 4e-3 / 1.2e-2 (so each array's members are exercised);
 scaoed-lite 40.94 / 37.03 / 33.95 dB there; dcnet and dcnet-seq 31.28 dB at AWGN 25 (their
 frozen denoiser: unet-m-srgb before its camera-JPEG fine-tune). A preset added without a floor here fails, so every new preset gets one.
 """

@@ -7,7 +7,10 @@ not depend on them), in PyTorch (channels_last) and, with --ort, in ONNX Runtime
 torch's FlopCounterMode, the conv peak by edgeden.evaluate.conv_peak_gflops in the same run.
 
     python lab/benchmarks/raw_speed.py [--threads 1] [--size 512x512] [--ort] [--fanet-only]
-        [--json lab/results/raw_speed.json]
+        [--preset fanet-nsma] [--json lab/results/raw_speed.json]
+
+The architecture rows take 8 input channels; ``--preset`` adds a shipped network with its real
+input (fanet-nsma's members: 4 packed planes + 1 noise map) and trained weights.
 
 Used to choose the unet-ps-raw recipe's network (dense convs that vectorise) and fanet-nsma's
 ARNet group width: FA-Net's 3x3 group convs with 4 channels per group (the paper's reading) ran
@@ -58,6 +61,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--ort", action="store_true", help="also time ONNX Runtime")
     ap.add_argument("--fanet-only", action="store_true", help="PMRID and the FA-Net variants only")
+    ap.add_argument("--preset", action="append", default=[],
+                    help="also time an installed raw preset's network as the product builds it (one member of an "
+                         "array, its real input channels: 4 packed + 1 noise map for fanet-nsma); repeatable")
     ap.add_argument("--json", default=None)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -68,6 +74,12 @@ def main() -> None:
     for e, g in [(4, 8), (5, 8), (6, 8), (4, 16)]:
         cands[f"fanet e{e} g{g}"] = (create_arch("fanet", in_channels=8, out_channels=4, expansion=e,
                                                  group_channels=g), 8)
+    for name in a.preset:
+        from edgeden.presets import build_model, get_preset
+
+        net = build_model(get_preset(name))
+        net = (net.members[-1] if hasattr(net, "members") else net).float()
+        cands[f"{name} (shipped)"] = (net, next(m for m in net.modules() if isinstance(m, torch.nn.Conv2d)).in_channels)
     if not a.fanet_only:
         cands["tsdn"] = (create_arch("tsdn", in_channels=8, out_channels=4), 8)
         for d, b, c in [(4, 16, 2), (5, 16, 2), (4, 24, 2), (4, 32, 2), (5, 24, 2), (4, 32, 1)]:
