@@ -1,10 +1,10 @@
-"""Tile overlap for fanet-nsma: tiled against untiled output and against the clean image.
+"""Tile overlap of a raw preset (default fanet-nsma): tiled against untiled output and against the clean image.
 
 Three Kodak24 photos mirrored 2x2 then doubled in height (packed 1024 x 768), UPI raw noise at S 4e-3
-and 1.2e-2 (seed 1), the shipped preset in ONNX Runtime; tile 512 and 256, overlap 32 and 16. Prints
+and 1.2e-2 (seed 1), the shipped preset in its engine (ONNX Runtime for fanet-nsma); tile 512 and 256, overlap 32 and 16. Prints
 the raw-domain PSNR against the clean mosaic and against the untiled output per image, then means.
 
-    python lab/benchmarks/tile_overlap.py > lab/results/tile_overlap_fanet.txt
+    python lab/benchmarks/tile_overlap.py [PRESET] > lab/results/tile_overlap_fanet.txt
 """
 import time, torch, numpy as np
 from PIL import Image
@@ -15,8 +15,10 @@ from edgeden.core.types import NoiseParams
 from edgeden.core.bayer import pack_rggb
 from edgeden.demo import make_noisy_raw
 torch.set_num_threads(2)
-pr = get_preset('fanet-nsma'); net = build_model(pr)
-net = to_onnxruntime(net, pr.spec.in_channels, f"{pr.name}-{pr.sha256[:16]}")
+import sys
+pr = get_preset(sys.argv[1] if len(sys.argv) > 1 else 'fanet-nsma'); net = build_model(pr)
+if pr.backend == "onnxruntime":
+    net = to_onnxruntime(net, pr.spec.in_channels, f"{pr.name}-{pr.sha256[:16]}")
 res = {}
 for img in ("kodim01", "kodim13", "kodim23"):
     a = np.asarray(Image.open(f"/work/shared/data/test/Kodak24/{img}.png").convert("RGB"), np.float32) / 255
