@@ -7,7 +7,7 @@ from typing import Annotated, List, Optional
 
 import typer
 
-from edgeden.cli.common import EXIT_USAGE, fail
+from edgeden.cli.common import EXIT_USAGE, check_tiling, fail
 
 
 def bench(
@@ -43,8 +43,9 @@ def bench(
         fail(f"no such file: {', '.join(map(str, missing))}", EXIT_USAGE)
     if backend not in ("auto", "torch", "onnxruntime"):
         fail(f"--backend must be auto, torch or onnxruntime, got {backend!r}", EXIT_USAGE)
-    if tile is not None and tile > 0 and tile <= 2 * (overlap if overlap is not None else 32):
-        fail(f"--tile {tile} must be more than twice the overlap", EXIT_USAGE)
+    from edgeden.presets import all_presets
+
+    check_tiling(tile, overlap, all_presets().get(model) if model else None)
     from edgeden.cli.denoise import DEFAULT_JOBS
 
     rep = run(files or [], sizes, folder, model, threads,

@@ -36,6 +36,14 @@ def user_errors(fn):
     return wrapper
 
 
+def check_tiling(tile: Optional[int], overlap: Optional[int], preset=None) -> None:
+    """Usage error unless ``--tile`` (when given and > 0) exceeds twice the overlap: ``--overlap``,
+    else the named preset's, else the usual 32."""
+    ov = overlap if overlap is not None else (preset.overlap if preset is not None else 32)
+    if tile is not None and tile > 0 and tile <= 2 * ov:
+        fail(f"--tile {tile} must be more than twice the overlap", EXIT_USAGE)
+
+
 def parse_noise(spec: str | None) -> NoiseParams | None:
     """Parse ``--noise S,O`` (variance = S*x + O on [0, 1] data) into NoiseParams.
 
@@ -74,7 +82,7 @@ def one_line(text: object) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in s)
 
 
-__all__ = ["EdgedenError", "STATE", "fail", "parse_noise", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_PARTIAL"]
+__all__ = ["EdgedenError", "STATE", "fail", "check_tiling", "parse_noise", "EXIT_OK", "EXIT_ERROR", "EXIT_USAGE", "EXIT_PARTIAL"]
 
 
 def apply_precision(choice: str) -> None:

@@ -13,6 +13,7 @@ from edgeden.cli.common import (
     EXIT_USAGE,
     STATE,
     EdgedenError,
+    check_tiling,
     fail,
     load_profiles,
     one_line,
@@ -106,9 +107,7 @@ def denoise(
                                "preview": preview, "tiff": tiff, "classify": classify,
                                **({"strength": strength} if strength < 1 else {}),
                                **({"preview_size": preview_size, "preview_compare": preview_compare} if preview else {})})
-    fixed_overlap = overlap if overlap is not None else (run.fixed.overlap if run.fixed else 32)
-    if tile is not None and tile > 0 and tile <= 2 * fixed_overlap:
-        fail(f"--tile {tile} must be more than twice the overlap", EXIT_USAGE)
+    check_tiling(tile, overlap, run.fixed)
     if not dry_run:  # an unwritable output folder is one error before any work
         try:
             check_output_folder(out)
