@@ -82,6 +82,12 @@ class MBClassifier(nn.Module):
     layer 2: MBConv (width -> width, expansion) -> GN -> max pool 2 -> ReLU;
     global max pool -> linear (width -> num_classes).
 
+    Deeper branches (not in the paper; the product's photo classifier, issue 24): ``depth``
+    MBConvs in layer 2 instead of one; ``width3`` > 0 adds a layer 3 of ``depth`` MBConvs at
+    that width (the first widens, no pooling) -> GN -> ReLU before the global pool; ``pool``
+    "avg" takes the global mean instead of the max. The defaults are the paper's layout, so
+    weights trained without these keys load unchanged.
+
     forward(x): (N, in_channels, H, W) float32, any H, W >= 1 -> logits (N, num_classes)
         float32 (unnormalised; softmax for probabilities). It is NOT a denoiser: ``kind``
         says so to the registry-wide tests.
@@ -89,27 +95,38 @@ class MBClassifier(nn.Module):
 
     kind = "classifier"
 
-    def __init__(self, in_channels: int = 1, num_classes: int = 10, width: int = 14, expansion: float = 2.5):
+    def __init__(self, in_channels: int = 1, num_classes: int = 10, width: int = 14, expansion: float = 2.5,
+                 depth: int = 1, width3: int = 0, pool: str = "max"):
         super().__init__()
-        self.num_classes = num_classes
+        if pool not in ("max", "avg"):
+            raise ValueError(f"pool must be 'max' or 'avg', not {pool!r}")
+        self.num_classes, self.pool = num_classes, pool
         self.layer1 = nn.Sequential(
             nn.Conv2d(in_channels, width, 3, padding=1), group_norm(width),
             nn.MaxPool2d(2, ceil_mode=True), nn.ReLU(inplace=True),
         )
         self.layer2 = nn.Sequential(
-            MBConv(width, width, expansion), group_norm(width),
+            *[MBConv(width, width, expansion) for _ in range(depth)], group_norm(width),
             nn.MaxPool2d(2, ceil_mode=True), nn.ReLU(inplace=True),
         )
-        self.fc = nn.Linear(width, num_classes)
+        self.layer3 = None
+        if width3:
+            self.layer3 = nn.Sequential(
+                *[MBConv(width if i == 0 else width3, width3, expansion) for i in range(depth)],
+                group_norm(width3), nn.ReLU(inplace=True),
+            )
+        self.fc = nn.Linear(width3 or width, num_classes)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         f = self.layer2(self.layer1(x))
-        return self.fc(torch.amax(f, dim=(2, 3)))
+        if self.layer3 is not None:
+            f = self.layer3(f)
+        return self.fc(torch.amax(f, dim=(2, 3)) if self.pool == "max" else f.mean(dim=(2, 3)))
 
 
 def _split_kw(kw: dict) -> tuple[dict, dict]:
     """UNet kwargs (UNet-S defaults) and classifier kwargs."""
-    cls_keys = {"num_classes", "width", "expansion"}
+    cls_keys = {"num_classes", "width", "expansion", "depth", "width3", "pool"}
     unet_kw = {**UNET_S, **{k: v for k, v in kw.items() if k not in cls_keys}}
     cls_kw = {k: v for k, v in kw.items() if k in cls_keys}
     return unet_kw, cls_kw
@@ -122,7 +139,8 @@ class DCNet(nn.Module):
         in_channels, out_channels: image channels (out defaults to in).
         num_classes: classifier outputs (default 10).
         cls_level: encoder level feeding the classifier (default -1: the bottleneck).
-        width, expansion: classifier branch (MB2.5-M defaults 14, 2.5).
+        width, expansion, depth, width3, pool: classifier branch (:class:`MBClassifier`; MB2.5-M
+            defaults 14, 2.5, 1, 0, max).
         d, b, m, c, residual: :class:`edgeden.models.unet.UNet` hyper-parameters
             (UNet-S by default; residual as the UNet's default).
 

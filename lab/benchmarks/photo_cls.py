@@ -97,11 +97,12 @@ def choose(preset: str, run: str | None, views_of: str | None = None, max_wrong:
     from edgeden.presets import build_model, get_preset
 
     pr = get_preset(preset)
-    net = build_model(pr)
-    if run:
-        from safetensors.torch import load_file
+    if run:  # the run's own architecture (its branch may differ from the preset's) and weights
+        from edgeden.training.joint_eval import load_run
 
-        net.load_state_dict(load_file(str(Path(run) / "last.safetensors")))
+        net = load_run(Path(run))[1]
+    else:
+        net = build_model(pr)
     net.eval()
     names = pr.classifier["class_names"]
     nm = bool(pr.noise_map)

@@ -32,6 +32,24 @@ def test_classifier_macs_match_paper():
     assert macs == pytest.approx(paper, rel=0.02)
 
 
+def test_deeper_branch_layout_and_defaults():
+    # depth / width3 / pool are opt-in: the defaults build the paper's two layers (same keys,
+    # so weights trained before these options load), the options add MBConvs and a layer 3
+    base = MBClassifier(8, width=16)
+    assert base.layer3 is None and base.fc.in_features == 16
+    assert sum(isinstance(m, MBConv) for m in base.modules()) == 1
+    deep = MBClassifier(8, width=16, depth=2, width3=32, pool="avg")
+    assert sum(isinstance(m, MBConv) for m in deep.layer2.modules()) == 2
+    assert sum(isinstance(m, MBConv) for m in deep.layer3.modules()) == 2
+    assert deep.fc.in_features == 32
+    out = deep(torch.rand(3, 8, 16, 16))
+    assert out.shape == (3, 10) and torch.isfinite(out).all()
+    net = create_arch("dcnet", in_channels=3, b=8, m=1.5, width=16, depth=2, width3=24, cls_level=-3)
+    assert net.classifier.fc.in_features == 24 and net.classify(torch.rand(1, 3, 32, 32)).shape == (1, 10)
+    with pytest.raises(ValueError, match="pool"):
+        MBClassifier(8, pool="mean")
+
+
 def test_mbconv_expansion_and_skip():
     blk = MBConv(14, 14, 2.5)
     assert blk.hidden == 35 and blk.skip
