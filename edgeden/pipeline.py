@@ -189,6 +189,9 @@ def raw_to_packed(raw: RawImage) -> tuple[torch.Tensor, Any]:
 
     Returns (packed (1, 4, H'/2, W'/2) float32 in ~[0, 1], pad info for :func:`packed_to_mosaic`).
     """
+    h, w = raw.mosaic_u16.shape[-2:]
+    if raw.cfa == "RGGB" and h % 2 == 0 and w % 2 == 0:  # nothing to unify: pack from the integers
+        return bayer.normalise_pack_rggb(raw.mosaic_u16, raw.black_level, raw.white_level)[None], (0, 0, 0, 0)
     m = bayer.normalise_mosaic(raw.mosaic_u16, raw.black_level, raw.white_level)
     m_rggb, pad = bayer.unify_to_rggb(m, raw.cfa)
     return bayer.pack_rggb(m_rggb)[None], pad
@@ -196,20 +199,43 @@ def raw_to_packed(raw: RawImage) -> tuple[torch.Tensor, Any]:
 
 def packed_to_mosaic(packed: torch.Tensor, pad: Any, raw: RawImage) -> np.ndarray:
     """Inverse of :func:`raw_to_packed`: (1, 4, h, w) -> (H, W) uint16 mosaic in the file's CFA."""
+    if not any(pad):  # RGGB of even size: straight from the planes
+        return bayer.denormalise_unpack_rggb(packed[0], raw.black_level, raw.white_level)
     m = bayer.restore_cfa(bayer.unpack_rggb(packed[0]), pad)
     return bayer.denormalise_mosaic(m, raw.black_level, raw.white_level)
 
 
-def render_packed_binned(packed: torch.Tensor, raw: RawImage, pad: Any, factor: int) -> np.ndarray:
-    """:func:`render_packed` of the packed image binned ``factor`` x ``factor`` (same-colour sites
-    averaged, so the mosaic stays a mosaic): (H // factor, W // factor, 3) uint16, the photo
-    scaled by 1 / factor (``factor`` 1: the full render)."""
+def render_packed_binned(packed: torch.Tensor, raw: RawImage, pad: Any, factor: int, strip: int = 256) -> np.ndarray:
+    """:func:`render_packed` of the image scaled by 1 / ``factor``: (H // factor, W // factor, 3)
+    uint16 sRGB (``factor`` 1: the full render).
+
+    An even ``factor`` needs no demosaic: the packed planes are averaged over (factor / 2)^2
+    packed pixels and each RGGB quad gives one RGB pixel (R, mean of the two greens, B), rendered
+    in strips of ``strip`` rows. Measured on a 24 MP raw: binned by 2, 0.57 s against 0.82 s for
+    binning the planes by 2 and demosaicing them; by 4 as fast (0.23 s); and closer to the full
+    render box-averaged (clean photo: 26.6 against 25.3 dB by 2, 29.2 against 21.4 dB by 4). An odd
+    ``factor`` bins the planes by ``factor`` (same-colour sites averaged, so the mosaic stays a
+    mosaic) and demosaics them.
+    """
+    from edgeden.io import quantise
+
     if factor <= 1:
         return render_packed(packed, raw, pad)
-    binned = torch.nn.functional.avg_pool2d(packed, factor, ceil_mode=True)
-    out = render_packed(binned, raw, None)
     h, w = raw.shape
     top, left = (pad[0] // factor, pad[2] // factor) if pad is not None else (0, 0)
+    if factor % 2:
+        binned = torch.nn.functional.avg_pool2d(packed, factor, ceil_mode=True)
+        out = render_packed(binned, raw, None)
+        return out[top: top + h // factor, left: left + w // factor]
+    q = packed if factor == 2 else torch.nn.functional.avg_pool2d(packed, factor // 2, ceil_mode=True)
+    wb = torch.as_tensor(raw.wb_rgb, dtype=torch.float32)
+    ccm = torch.as_tensor(raw.cam_to_srgb, dtype=torch.float32)
+    hq, wq = q.shape[-2:]
+    out = np.empty((hq, wq, 3), dtype=np.uint16)
+    for y0 in range(0, hq, strip):
+        b = q[0, :, y0: y0 + strip]
+        lin = torch.stack([b[0], 0.5 * (b[1] + b[2]), b[3]])[None]
+        out[y0: y0 + strip] = quantise(isp.process_rgb(lin, wb, ccm, tone=True)[0].permute(1, 2, 0).numpy(), 16)
     return out[top: top + h // factor, left: left + w // factor]
 
 

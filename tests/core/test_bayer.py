@@ -121,3 +121,33 @@ def test_bayer_augment_keeps_rggb_and_is_seeded():
     # transposition keeps RGGB too
     t = bayer_augment(colour_map("RGGB", 8, 8), torch.Generator().manual_seed(0), transpose=True)
     assert_rggb(t)
+
+
+def test_normalise_pack_rggb_equals_normalise_then_pack():
+    from edgeden.core.bayer import normalise_pack_rggb
+
+    rng = np.random.default_rng(3)
+    m = rng.integers(0, 4096, size=(6, 10), dtype=np.uint16)
+    m[0, 0], m[1, 1] = 0, 3  # below black
+    for black in ((64,), (60, 64, 66, 70)):
+        got = normalise_pack_rggb(m, black, 4095)
+        want = pack_rggb(normalise_mosaic(m, black, 4095))
+        assert got.dtype == torch.float32 and got.shape == (4, 3, 5)
+        assert torch.equal(got, want)
+        assert float(got.min()) < 0  # below-black values stay negative, as normalise_mosaic keeps them
+    with pytest.raises(ValueError, match="even"):
+        normalise_pack_rggb(m[:5], (64,), 4095)
+    with pytest.raises(ValueError, match="exceed"):
+        normalise_pack_rggb(m, (5000,), 4095)
+
+
+def test_denormalise_unpack_rggb_equals_unpack_then_denormalise():
+    from edgeden.core.bayer import denormalise_unpack_rggb
+
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(4, 300, 7, generator=g) * 1.2 - 0.1  # out-of-range values clip; > 256 rows: two strips
+    for black in ((64,), (60, 64, 66, 70)):
+        got = denormalise_unpack_rggb(x, black, 4095)
+        want = denormalise_mosaic(unpack_rggb(x), black, 4095)
+        assert got.dtype == np.uint16 and got.shape == (600, 14)
+        assert np.array_equal(got, want)
