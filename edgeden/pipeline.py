@@ -211,23 +211,22 @@ def render_packed_binned(packed: torch.Tensor, raw: RawImage, pad: Any, factor: 
     """:func:`render_packed` of the image scaled by 1 / ``factor``: (H // factor, W // factor, 3)
     uint16 sRGB (``factor`` 1: the full render).
 
-    An even ``factor`` needs no demosaic: the packed planes are averaged over (factor / 2)^2
-    packed pixels and each RGGB quad gives one RGB pixel (R, mean of the two greens, B), rendered
-    in strips of ``strip`` rows, the gamma and tone curve read from a table (:func:`_tone_lut16`:
-    the output is for 8-bit previews and thumbnails). Measured on a 24 MP raw: binned by 2,
-    0.37 s against 0.74 s for binning the planes by 2 and demosaicing them; by 4, 0.11 against
-    0.21 s; and closer to the full render box-averaged (clean photo: 26.6 against 25.3 dB by 2,
-    29.2 against 21.4 dB by 4). An odd
-    ``factor`` bins the planes by ``factor`` (same-colour sites averaged, so the mosaic stays a
-    mosaic) and demosaics them.
+    An RGGB raw of even size (``pad`` all zero) binned by an even ``factor`` needs no demosaic:
+    the packed planes are averaged over (factor / 2)^2 packed pixels and each RGGB quad gives
+    one RGB pixel (R, mean of the two greens, B), in strips of ``strip`` rows, the gamma and
+    tone curve read from a table (:func:`_tone_lut16`; the output feeds 8-bit previews and
+    thumbnails). On a clean photo that is as close to the full render box-averaged as the
+    demosaic of the binned planes by 2 (28.2 against 28.3 dB) and closer by 4 (31.9 against
+    24.3 dB; a test checks both), and cheaper (`lab/results/bench_pack_render_fanet_1t_ort.json`). Otherwise
+    (odd ``factor``, or another CFA, whose quads sit a sensor row or column off the image's
+    grid) the planes are binned by ``factor`` (same-colour sites averaged, so the mosaic stays
+    a mosaic) and demosaiced.
     """
-    from edgeden.io import quantise
-
     if factor <= 1:
         return render_packed(packed, raw, pad)
     h, w = raw.shape
     top, left = (pad[0] // factor, pad[2] // factor) if pad is not None else (0, 0)
-    if factor % 2:
+    if factor % 2 or (pad is not None and any(pad)):
         binned = torch.nn.functional.avg_pool2d(packed, factor, ceil_mode=True)
         out = render_packed(binned, raw, None)
         return out[top: top + h // factor, left: left + w // factor]
@@ -238,12 +237,12 @@ def render_packed_binned(packed: torch.Tensor, raw: RawImage, pad: Any, factor: 
     hq, wq = q.shape[-2:]
     out = np.empty((hq, wq, 3), dtype=np.uint16)
     for y0 in range(0, hq, strip):
-        b = q[0, :, y0: y0 + strip]
+        b = q[0, :, y0: y0 + strip].clamp(0, 1)  # as render_packed clamps the planes it demosaics
         lin = (torch.stack([b[0], 0.5 * (b[1] + b[2]), b[3]])[None] * gains).clamp(0, 1)
         x = torch.nan_to_num(isp.apply_ccm(lin, ccm), nan=0.0).clamp(0, 1)  # linear sRGB, as isp.process_rgb
         idx = (x[0].permute(1, 2, 0) * 65535.0 + 0.5).to(torch.int32).numpy()
         out[y0: y0 + strip] = lut[idx]
-    return out[top: top + h // factor, left: left + w // factor]
+    return out[:h // factor, :w // factor]
 
 
 @functools.lru_cache(maxsize=1)

@@ -29,6 +29,8 @@ def main(argv: list[str]) -> None:
     names = get_preset("dcnet").classifier["class_names"]
     nets = {a if a == "shipped" else Path(a).name: (build_model(get_preset("dcnet")) if a == "shipped"
                                                     else load_run(Path(a))[1]).eval() for a in argv}
+    # noise-map input as each was trained: the preset's flag, a run's recipe (load_run sets it)
+    nm = {k: bool(get_preset("dcnet").noise_map) if k == "shipped" else bool(n.edgeden_noise_map) for k, n in nets.items()}
     combos = [(k,) for k in nets] + [c for n in range(2, len(nets) + 1) for c in itertools.combinations(nets, n)]
     print("top-1 in-class right / in-class photos, AUROC (msp, T = 1) at levels 0 / 25 / 50; "
           "ensembles average the members' log-softmax")
@@ -36,7 +38,7 @@ def main(argv: list[str]) -> None:
         meta, views = C.load("dcnet", sets)
         labs = [r[2] for r in meta["rows"]]
         for m in C.METHODS:
-            lp = {k: {lv: P.views_logits(n, views[lv], m, True).log_softmax(1) for lv in meta["levels"]}
+            lp = {k: {lv: P.views_logits(n, views[lv], m, nm[k]).log_softmax(1) for lv in meta["levels"]}
                   for k, n in nets.items()}
             for c in combos:
                 cells = []

@@ -140,17 +140,26 @@ def test_binned_render_gives_the_same_preview(tmp_path, tiny_presets):
     assert _corr(binned, full) > 0.98
 
 
-@pytest.mark.parametrize("cfa", ["RGGB", "GBRG"])
-def test_even_binning_renders_quads_without_demosaic(cfa):
-    """A raw binned by an even factor is rendered from its RGGB quads (no demosaic): the same size
-    and position as the full render scaled down, a flat field exactly its colour, and a photo as
-    close to the full render box-averaged as demosaicing the binned planes was (measured 26.6
-    against 25.3 dB at factor 2, 29.2 against 21.4 dB at factor 4 on a clean photo)."""
+def test_even_binning_renders_quads_without_demosaic():
+    """An RGGB raw binned by an even factor is rendered from its quads (no demosaic): the same size
+    as the full render scaled down, a flat field its colour, and a photo as close to the full
+    render box-averaged as the demosaic of the binned planes at factor 2 (measured 28.2 against
+    28.3 dB) and closer at factor 4 (31.9 against 24.3 dB). Other CFAs, whose quads sit a
+    sensor row or column off the image's grid, keep the binned demosaic."""
     import torch
 
     from edgeden.pipeline import raw_to_packed, render_packed, render_packed_binned
 
-    raw, _ = make_noisy_raw(skimage_photo("astronaut")[:256, :384], shot=1e-8, read=1e-10, cfa=cfa, seed=0)
+    def psnr(a, b):
+        return 10 * np.log10(65535.0 ** 2 / ((a - b) ** 2).mean())
+
+    def old_way(x, raw, pad, f):  # the planes binned by f, then demosaiced
+        o = render_packed(torch.nn.functional.avg_pool2d(x, f, ceil_mode=True), raw, None)
+        top, left = pad[0] // f, pad[2] // f
+        return o[top: top + raw.shape[0] // f, left: left + raw.shape[1] // f]
+
+    photo = skimage_photo("astronaut")[:256, :384]
+    raw, _ = make_noisy_raw(photo, shot=1e-8, read=1e-10, cfa="RGGB", seed=0)
     x, pad = raw_to_packed(raw)
     full = render_packed(x, raw, pad).astype(np.float64)
     for f in (2, 4):
@@ -158,14 +167,18 @@ def test_even_binning_renders_quads_without_demosaic(cfa):
         h, w = full.shape[0] // f, full.shape[1] // f
         assert got.shape == (h, w, 3)
         ref = full[: h * f, : w * f].reshape(h, f, w, f, 3).mean((1, 3))
-        psnr = 10 * np.log10(65535.0 ** 2 / ((got - ref) ** 2).mean())
-        assert psnr > 24, (f, psnr)
+        new, old = psnr(got, ref), psnr(old_way(x, raw, pad, f).astype(np.float64), ref)
+        assert new > old - 0.5 if f == 2 else new > old + 3.0, (f, new, old)
     flat = torch.full_like(x, 0.3)
     a = render_packed_binned(flat, raw, pad, 2).astype(np.int64)
     b = render_packed(flat, raw, pad).astype(np.int64)
     inner = b[8:-8, 8:-8].reshape(-1, 3)  # the full render's outer rows see its mirrored CFA
     assert (inner == inner[0]).all()
-    assert np.abs(a - inner[0]).max() <= 1
+    assert np.abs(a - inner[0]).max() <= 8  # the preview's tone table: within 8 of 65535
+    raw_g, _ = make_noisy_raw(photo, shot=1e-8, read=1e-10, cfa="GBRG", seed=0)
+    xg, padg = raw_to_packed(raw_g)
+    assert any(padg)
+    assert np.array_equal(render_packed_binned(xg, raw_g, padg, 2), old_way(xg, raw_g, padg, 2))
 
 
 def test_preview_tone_table_matches_the_isp_curves():
