@@ -62,6 +62,19 @@ def cfa_offsets(cfa: str) -> dict[str, list[tuple[int, int]]]:
     return out
 
 
+def _black_levels(black_level: Sequence[float], white_level: float | None = None) -> np.ndarray:
+    """Black level per 2x2 position (4,) float64 from 1 or 4 values; checked against
+    ``white_level`` when given (every black level must be below it)."""
+    bl = np.asarray(black_level, dtype=np.float64).reshape(-1)
+    if bl.size == 1:
+        bl = np.repeat(bl, 4)
+    if bl.size != 4:
+        raise ValueError("black_level needs 1 or 4 values")
+    if white_level is not None and not np.all(float(white_level) > bl):
+        raise ValueError(f"white_level {white_level} must exceed black levels {bl.tolist()}")
+    return bl
+
+
 def normalise_mosaic(
     mosaic_u16: np.ndarray,
     black_level: Sequence[float],
@@ -92,13 +105,7 @@ def normalise_mosaic(
     m = np.asarray(mosaic_u16)
     if m.ndim != 2:
         raise ValueError(f"mosaic must be (H, W), got shape {m.shape}")
-    bl = np.asarray(black_level, dtype=np.float64).reshape(-1)
-    if bl.size == 1:
-        bl = np.repeat(bl, 4)
-    if bl.size != 4:
-        raise ValueError("black_level needs 1 or 4 values")
-    if not np.all(float(white_level) > bl):
-        raise ValueError(f"white_level {white_level} must exceed black levels {bl.tolist()}")
+    bl = _black_levels(black_level, white_level)
     bl2 = bl.reshape(2, 2).astype(np.float32)
     scale2 = (float(white_level) - bl.reshape(2, 2)).astype(np.float32)
     h, w = m.shape
@@ -128,13 +135,7 @@ def normalise_pack_rggb(mosaic_u16: np.ndarray, black_level: Sequence[float], wh
     m = np.asarray(mosaic_u16)
     if m.ndim != 2 or m.shape[0] % 2 or m.shape[1] % 2:
         raise ValueError(f"normalise_pack_rggb needs an (H, W) mosaic with even H and W, got shape {m.shape}")
-    bl = np.asarray(black_level, dtype=np.float64).reshape(-1)
-    if bl.size == 1:
-        bl = np.repeat(bl, 4)
-    if bl.size != 4:
-        raise ValueError("black_level needs 1 or 4 values")
-    if not np.all(float(white_level) > bl):
-        raise ValueError(f"white_level {white_level} must exceed black levels {bl.tolist()}")
+    bl = _black_levels(black_level, white_level)
     out = np.empty((4, m.shape[0] // 2, m.shape[1] // 2), dtype=np.float32)
     for i, (r, c) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
         b, sc = np.float32(bl[i]), np.float32(float(white_level) - bl[i])
@@ -162,9 +163,7 @@ def denormalise_mosaic(
     a = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
     if a.ndim != 2:
         raise ValueError(f"mosaic must be (H, W), got shape {a.shape}")
-    bl = np.asarray(black_level, dtype=np.float64).reshape(-1)
-    if bl.size == 1:
-        bl = np.repeat(bl, 4)
+    bl = _black_levels(black_level)
     h, w = a.shape
     out = np.empty((h, w), dtype=np.uint16)
     row = np.tile(bl.reshape(2, 2), (1, (w + 1) // 2))[:, :w]  # (2, W) black per row parity
@@ -192,11 +191,7 @@ def denormalise_unpack_rggb(packed: torch.Tensor, black_level: Sequence[float], 
     a = packed.detach().cpu().numpy() if isinstance(packed, torch.Tensor) else np.asarray(packed)
     if a.ndim != 3 or a.shape[0] != 4:
         raise ValueError(f"packed must be (4, h, w), got shape {a.shape}")
-    bl = np.asarray(black_level, dtype=np.float64).reshape(-1)
-    if bl.size == 1:
-        bl = np.repeat(bl, 4)
-    if bl.size != 4:
-        raise ValueError("black_level needs 1 or 4 values")
+    bl = _black_levels(black_level)
     _, h, w = a.shape
     out = np.empty((2 * h, 2 * w), dtype=np.uint16)
     for i, (r, c) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
