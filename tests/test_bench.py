@@ -42,3 +42,21 @@ def test_bad_options_are_usage_errors():
     assert r.exit_code == 2
     r = CliRunner().invoke(app, ["bench", "--tile", "40", "--overlap", "32"])
     assert r.exit_code == 2 and "more than twice the overlap" in r.output
+
+
+@pytest.mark.parametrize("args, sizes", [([], (24, 50)), (["--synthetic", "24", "--synthetic", "50"], (24, 50)),
+                                         (["--synthetic", "50,24", "--synthetic", "24"], (50, 24)),
+                                         (["--synthetic", ""], ())])
+def test_synthetic_sizes_comma_separated_or_repeated(monkeypatch, args, sizes):
+    import edgeden.bench as B
+
+    seen = {}
+
+    def fake(files, synthetic, *a, **kw):  # no timing here: only what the command passes on
+        seen["sizes"] = synthetic
+        return {"machine": {"cpu": "x", "threads": 1, "torch": "t"}, "conv_peak_gflops": {"fp32": 1.0}, "cases": []}
+
+    monkeypatch.setattr(B, "bench", fake)
+    r = CliRunner().invoke(app, ["bench", "--folder", "0", "--json", *args])
+    assert r.exit_code == 0, r.output
+    assert tuple(seen["sizes"]) == sizes

@@ -13,8 +13,9 @@ from edgeden.cli.common import EXIT_USAGE, check_tiling, fail
 def bench(
     files: Annotated[Optional[List[Path]], typer.Argument(help="Your own files to time (one case each).",
                                                           show_default=False)] = None,
-    synthetic: Annotated[str, typer.Option("--synthetic", help="Synthetic raw sizes in MP, comma-separated "
-                                           "(12, 24, 50); '' for none.")] = "24,50",
+    synthetic: Annotated[Optional[List[str]], typer.Option(
+        "--synthetic", help="Synthetic raw sizes in MP (12, 24, 50), comma-separated or repeated "
+        "(default 24,50); '' for none.", show_default=False)] = None,
     folder: Annotated[int, typer.Option("--folder", min=0, help="Also time a batch of N copies of the 24 MP "
                                         "raw in one process (0: no).")] = 3,
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Preset (default: per input kind).")] = None,
@@ -32,9 +33,10 @@ def bench(
     from edgeden.bench import SIZES, bench as run, format_report
 
     try:
-        sizes = tuple(int(v) for v in synthetic.split(",") if v.strip())
+        given = ["24,50"] if synthetic is None else synthetic
+        sizes = tuple(dict.fromkeys(int(v) for g in given for v in g.split(",") if v.strip()))
     except ValueError:
-        fail(f"--synthetic must be sizes in MP like 24,50, got {synthetic!r}", EXIT_USAGE)
+        fail(f"--synthetic must be sizes in MP like 24,50, got {','.join(given)!r}", EXIT_USAGE)
     bad = [s for s in sizes if s not in SIZES]
     if bad:
         fail(f"--synthetic: no synthetic size {bad[0]} MP (choose from {', '.join(map(str, SIZES))})", EXIT_USAGE)
