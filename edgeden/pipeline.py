@@ -7,7 +7,6 @@ reading and writing is the pure function :func:`denoise_array` / :func:`denoise_
 from __future__ import annotations
 
 import functools
-
 import math
 import time
 from dataclasses import dataclass, field, replace
@@ -191,9 +190,9 @@ def raw_to_packed(raw: RawImage) -> tuple[torch.Tensor, Any]:
 
     Returns (packed (1, 4, H'/2, W'/2) float32 in ~[0, 1], pad info for :func:`packed_to_mosaic`).
     """
-    h, w = raw.mosaic_u16.shape[-2:]
-    if raw.cfa == "RGGB" and h % 2 == 0 and w % 2 == 0:  # nothing to unify: pack from the integers
-        return bayer.normalise_pack_rggb(raw.mosaic_u16, raw.black_level, raw.white_level)[None], (0, 0, 0, 0)
+    pad = bayer.rggb_pad(raw.mosaic_u16.shape[-2:], raw.cfa)
+    if not any(pad):  # already RGGB of even size: pack straight from the integers
+        return bayer.normalise_pack_rggb(raw.mosaic_u16, raw.black_level, raw.white_level)[None], pad
     m = bayer.normalise_mosaic(raw.mosaic_u16, raw.black_level, raw.white_level)
     m_rggb, pad = bayer.unify_to_rggb(m, raw.cfa)
     return bayer.pack_rggb(m_rggb)[None], pad

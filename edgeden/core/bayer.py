@@ -25,6 +25,9 @@ __all__ = [
     "cfa_offsets",
     "normalise_mosaic",
     "denormalise_mosaic",
+    "normalise_pack_rggb",
+    "denormalise_unpack_rggb",
+    "rggb_pad",
     "unify_to_rggb",
     "restore_cfa",
     "pack_rggb",
@@ -137,7 +140,7 @@ def normalise_pack_rggb(mosaic_u16: np.ndarray, black_level: Sequence[float], wh
         raise ValueError(f"normalise_pack_rggb needs an (H, W) mosaic with even H and W, got shape {m.shape}")
     bl = _black_levels(black_level, white_level)
     out = np.empty((4, m.shape[0] // 2, m.shape[1] // 2), dtype=np.float32)
-    for i, (r, c) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+    for i, (r, c) in enumerate(RGGB_OFFSETS):
         b, sc = np.float32(bl[i]), np.float32(float(white_level) - bl[i])
         np.subtract(m[r::2, c::2], b, out=out[i], dtype=np.float32)
         np.divide(out[i], sc, out=out[i])
@@ -194,7 +197,7 @@ def denormalise_unpack_rggb(packed: torch.Tensor, black_level: Sequence[float], 
     bl = _black_levels(black_level)
     _, h, w = a.shape
     out = np.empty((2 * h, 2 * w), dtype=np.uint16)
-    for i, (r, c) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):
+    for i, (r, c) in enumerate(RGGB_OFFSETS):
         for y0 in range(0, h, 256):  # strips: temporaries stay small on 50 MP raws
             v = np.rint(a[i, y0:y0 + 256].astype(np.float64) * (float(white_level) - bl[i]) + bl[i])
             out[r + 2 * y0: 2 * min(h, y0 + 256): 2, c::2] = np.clip(v, 0, float(white_level))
@@ -238,13 +241,20 @@ def unify_to_rggb(m: torch.Tensor, cfa: str) -> tuple[torch.Tensor, tuple[int, i
     >>> pad, tuple(u.shape)
     ((1, 0, 0, 0), (4, 4))
     """
-    r0, c0 = _RED_AT[_check_cfa(cfa)]
-    h, w = m.shape[-2:]
-    top, left = r0, c0
-    bottom = (h + top) % 2
-    right = (w + left) % 2
-    pad = (top, bottom, left, right)
+    pad = rggb_pad(m.shape[-2:], cfa)
     return _reflect_pad(m, pad), pad
+
+
+def rggb_pad(shape: tuple[int, int], cfa: str) -> tuple[int, int, int, int]:
+    """The (top, bottom, left, right) padding :func:`unify_to_rggb` gives an (H, W) mosaic of
+    pattern ``cfa`` (all zero: already RGGB of even size).
+
+    >>> rggb_pad((3, 4), "GBRG"), rggb_pad((4, 6), "RGGB")
+    ((1, 0, 0, 0), (0, 0, 0, 0))
+    """
+    top, left = _RED_AT[_check_cfa(cfa)]
+    h, w = shape
+    return (top, (h + top) % 2, left, (w + left) % 2)
 
 
 def restore_cfa(m_rggb: torch.Tensor, pad: tuple[int, int, int, int]) -> torch.Tensor:
