@@ -231,9 +231,9 @@ def denoise_task(spec: ClusterSpec, input_path: str, output_path: str, preset: t
             run = _worker_run(spec)
             set_precision(spec.precision)
             if spec.threads:
-                import torch
+                from edgeden.core.precision import set_threads
 
-                torch.set_num_threads(spec.threads)
+                set_threads(spec.threads)
             if not os.path.lexists(job.input):
                 return ("failed", 0.0, f"not found on {_where()}: inputs must be on storage shared by the client "
                                        f"and every worker, at the same path (docs/cluster.md)")

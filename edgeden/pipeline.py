@@ -3,6 +3,10 @@ inverse -> unpack -> write image, preview and sidecar.
 
 Only :func:`denoise_file` touches the disk (through ``edgeden.io``); everything between
 reading and writing is the pure function :func:`denoise_array` / :func:`denoise_raw_mosaic`.
+
+A raw file travels as numpy arrays (packed planes, tiles, mosaic, preview); PyTorch is met
+only at a PyTorch network (``edgeden.core.lazy``), so a raw preset run by ONNX Runtime from a
+cached graph never imports it. RGB inputs go through PyTorch tensors.
 """
 from __future__ import annotations
 
@@ -14,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import torch
+from edgeden.core.lazy import is_tensor, torch
 
 from edgeden import __version__
 from edgeden.core import bayer, isp, noise as noise_mod
@@ -23,8 +27,7 @@ from edgeden.io.preview import orientation_of
 from edgeden.core.precision import precision_name, use_bf16
 from edgeden.core.tiling import run_tiled
 from edgeden.core.types import NOISE_PARAM_MAX, NoiseParams, RawImage, RgbImage, UnsupportedInputError
-from edgeden.models import primary_output
-from edgeden.models.onnx_backend import describe as describe_backend
+from edgeden.models.onnx_backend import describe as describe_backend, is_onnx
 from edgeden.presets import Preset, sha256_file
 
 ProgressFn = Callable[[int, int], None]
@@ -84,7 +87,12 @@ def model_fn(model: torch.nn.Module) -> Callable[[torch.Tensor], torch.Tensor]:
     """Wrap a model for inference: no grad, channels_last, bf16 autocast where
     :func:`edgeden.core.precision.use_bf16` says so; returns the image output as float32.
     A joint model's ``denoise`` method (DC-Net) is used when it has one: its classifier branch
-    is not run on photo tiles (labels come from a thumbnail, :mod:`edgeden.classify`)."""
+    is not run on photo tiles (labels come from a thumbnail, :mod:`edgeden.classify`).
+    A network run by ONNX Runtime is returned as it is (it takes numpy arrays or tensors)."""
+    if is_onnx(model):
+        return model
+    from edgeden.models import primary_output
+
     bf16 = use_bf16()
     run = getattr(model, "denoise", model)
 
@@ -101,19 +109,25 @@ def denoise_array(x: torch.Tensor, model: torch.nn.Module, preset: Preset, param
     """Denoise one image already in the preset's domain.
 
     x: (1, C, H, W) float32 -- packed RGGB raw in [0, 1] (C = 4) for raw presets, sRGB in
-    [0, 1] (C = 3) for sRGB presets. params: noise of ``x`` (variance = S*x + O per plane).
-    Returns (1, C, H, W) float32 (not clipped).
+    [0, 1] (C = 3) for sRGB presets; a torch tensor or a numpy array. params: noise of ``x``
+    (variance = S*x + O per plane).
+    Returns (1, C, H, W) float32 (not clipped): a numpy array when ``x`` is one and ``model``
+    runs in ONNX Runtime, else a tensor.
     """
     c = x.shape[1]
     if hasattr(model, "select"):  # a noise subrange model array: the member for this noise
         model.select(*params.mean())
     spec = preset.spec
     s, o = params.per_plane(c)
-    shot = torch.tensor(s, dtype=torch.float32)
-    read = torch.tensor(o, dtype=torch.float32)
+    if not is_tensor(x) and not is_onnx(model):  # a PyTorch network takes tensors
+        x = torch.from_numpy(np.ascontiguousarray(x))
+    if is_tensor(x):
+        shot, read = torch.tensor(s, dtype=torch.float32), torch.tensor(o, dtype=torch.float32)
+    else:
+        shot, read = np.asarray(s, dtype=np.float32), np.asarray(o, dtype=np.float32)
     net = model_fn(model)
     # one gain for the whole image (computed before tiling, so every tile sees the same)
-    gain = float(spec.gain(x))
+    gain = float(spec.gain(x).reshape(-1)[0])
 
     def fn(t: torch.Tensor) -> torch.Tensor:
         # the input rule runs per tile, so no full-size copies of the image are made
@@ -143,34 +157,38 @@ def apply_strength(noisy: torch.Tensor, den: torch.Tensor, params: NoiseParams, 
     noise) blend linearly, which is the same thing. ``linear``: plain mix. (``map``, telling
     the network less noise, happens before inference: :func:`strength_params`.)
 
-    noisy, den: (1, C, H, W) float32 in the model's domain ([0, 1] data); params: the input's
-    noise. Returns (1, C, H, W) float32.
+    noisy, den: (1, C, H, W) float32 in the model's domain ([0, 1] data), numpy arrays or CPU
+    tensors (computed in numpy); params: the input's noise. Returns (1, C, H, W) float32 of
+    ``den``'s kind.
     """
     s = float(strength)
     if s >= 1.0:
         return den
+    tensor = is_tensor(den)
+    nz, dn = (a.detach().numpy() if is_tensor(a) else np.asarray(a) for a in (noisy, den))
     if s <= 0.0:
-        return noisy.clone()
-    if method in ("linear", "map"):
-        return den * s + noisy * (1 - s)
-    if method != "vst":
+        out = nz.copy()
+    elif method in ("linear", "map"):
+        out = dn * np.float32(s) + nz * np.float32(1 - s)
+    elif method != "vst":
         raise ValueError(f"unknown strength method {method!r} (choose from {', '.join(STRENGTH_METHODS)})")
-    c = den.shape[1]
-    shot, read = params.per_plane(c)
-    out = torch.empty_like(den)
-    for i in range(c):
-        S, O = float(shot[i]), float(read[i])
-        if S <= 1e-12:
-            out[:, i] = den[:, i] * s + noisy[:, i] * (1 - s)
-            continue
-        off = 0.375 + O / (S * S)
+    else:
+        c = dn.shape[1]
+        shot, read = params.per_plane(c)
+        out = np.empty_like(dn)
+        for i in range(c):
+            S, O = float(shot[i]), float(read[i])
+            if S <= 1e-12:
+                out[:, i] = dn[:, i] * np.float32(s) + nz[:, i] * np.float32(1 - s)
+                continue
+            off = np.float32(0.375 + O / (S * S))
 
-        def f(y: torch.Tensor) -> torch.Tensor:
-            return 2.0 * torch.sqrt(torch.clamp(y / S + off, min=0.0))
+            def f(y: np.ndarray) -> np.ndarray:
+                return np.float32(2.0) * np.sqrt(np.maximum(y / np.float32(S) + off, np.float32(0.0)))
 
-        d = f(den[:, i]) * s + f(noisy[:, i]) * (1 - s)
-        out[:, i] = ((d / 2) ** 2 - off) * S
-    return out
+            d = f(dn[:, i]) * np.float32(s) + f(nz[:, i]) * np.float32(1 - s)
+            out[:, i] = ((d / np.float32(2)) ** 2 - off) * np.float32(S)
+    return torch.from_numpy(out) if tensor else out
 
 
 def denoise_with_strength(x: torch.Tensor, model: torch.nn.Module, preset: Preset, params: NoiseParams,
@@ -185,30 +203,42 @@ def denoise_with_strength(x: torch.Tensor, model: torch.nn.Module, preset: Prese
     return apply_strength(x, denoise_array(x, model, preset, params, tile, overlap, on_tile), params, s, method)
 
 
-def raw_to_packed(raw: RawImage) -> tuple[torch.Tensor, Any]:
+def pack_raw(raw: RawImage) -> tuple[np.ndarray, Any]:
     """Normalise, unify to RGGB and pack a raw mosaic.
 
-    Returns (packed (1, 4, H'/2, W'/2) float32 in ~[0, 1], pad info for :func:`packed_to_mosaic`).
+    Returns (packed (1, 4, H'/2, W'/2) float32 numpy array in ~[0, 1], pad info for
+    :func:`packed_to_mosaic`). RGGB mosaics of even size are packed in numpy; others are
+    unified to RGGB by PyTorch (``edgeden.core.bayer``).
     """
     pad = bayer.rggb_pad(raw.mosaic_u16.shape[-2:], raw.cfa)
     if not any(pad):  # already RGGB of even size: pack straight from the integers
-        return bayer.normalise_pack_rggb(raw.mosaic_u16, raw.black_level, raw.white_level)[None], pad
+        return bayer.normalise_pack_rggb_np(raw.mosaic_u16, raw.black_level, raw.white_level)[None], pad
     m = bayer.normalise_mosaic(raw.mosaic_u16, raw.black_level, raw.white_level)
     m_rggb, pad = bayer.unify_to_rggb(m, raw.cfa)
-    return bayer.pack_rggb(m_rggb)[None], pad
+    return bayer.pack_rggb(m_rggb)[None].numpy(), pad
 
 
-def packed_to_mosaic(packed: torch.Tensor, pad: Any, raw: RawImage) -> np.ndarray:
-    """Inverse of :func:`raw_to_packed`: (1, 4, h, w) -> (H, W) uint16 mosaic in the file's CFA."""
+def raw_to_packed(raw: RawImage) -> tuple[torch.Tensor, Any]:
+    """:func:`pack_raw` as a tensor: (packed (1, 4, H'/2, W'/2) float32 in ~[0, 1], pad info)."""
+    packed, pad = pack_raw(raw)
+    return torch.from_numpy(packed), pad
+
+
+def packed_to_mosaic(packed: Any, pad: Any, raw: RawImage) -> np.ndarray:
+    """Inverse of :func:`raw_to_packed`: (1, 4, h, w) float32 (tensor or numpy array) -> (H, W)
+    uint16 mosaic in the file's CFA."""
     if not any(pad):  # RGGB of even size: straight from the planes
         return bayer.denormalise_unpack_rggb(packed[0], raw.black_level, raw.white_level)
+    if not is_tensor(packed):
+        packed = torch.from_numpy(np.ascontiguousarray(packed))
     m = bayer.restore_cfa(bayer.unpack_rggb(packed[0]), pad)
     return bayer.denormalise_mosaic(m, raw.black_level, raw.white_level)
 
 
-def render_packed_binned(packed: torch.Tensor, raw: RawImage, pad: Any, factor: int, strip: int = 256) -> np.ndarray:
+def render_packed_binned(packed: Any, raw: RawImage, pad: Any, factor: int, strip: int = 256) -> np.ndarray:
     """:func:`render_packed` of the image scaled by 1 / ``factor``: (H // factor, W // factor, 3)
-    uint16 sRGB (``factor`` 1: the full render).
+    uint16 sRGB (``factor`` 1: the full render). packed: (1, 4, h, w) float32, a tensor or a
+    numpy array (the quad path below is numpy; the others PyTorch).
 
     An RGGB raw of even size (``pad`` all zero) binned by an even ``factor`` needs no demosaic:
     the packed planes are averaged over (factor / 2)^2 packed pixels and each RGGB quad gives
@@ -221,6 +251,8 @@ def render_packed_binned(packed: torch.Tensor, raw: RawImage, pad: Any, factor: 
     grid) the planes are binned by ``factor`` (same-colour sites averaged, so the mosaic stays
     a mosaic) and demosaiced.
     """
+    if (factor <= 1 or factor % 2 or (pad is not None and any(pad))) and not is_tensor(packed):
+        packed = torch.from_numpy(np.ascontiguousarray(packed))
     if factor <= 1:
         return render_packed(packed, raw, pad)
     h, w = raw.shape
@@ -229,19 +261,38 @@ def render_packed_binned(packed: torch.Tensor, raw: RawImage, pad: Any, factor: 
         binned = torch.nn.functional.avg_pool2d(packed, factor, ceil_mode=True)
         out = render_packed(binned, raw, None)
         return out[top: top + h // factor, left: left + w // factor]
-    q = packed if factor == 2 else torch.nn.functional.avg_pool2d(packed, factor // 2, ceil_mode=True)
-    gains = torch.as_tensor(raw.wb_rgb, dtype=torch.float32).view(1, 3, 1, 1)
-    ccm = torch.as_tensor(raw.cam_to_srgb, dtype=torch.float32)
+    p = packed.detach().numpy() if is_tensor(packed) else np.asarray(packed)
+    q = p[0] if factor == 2 else _box_mean(p[0], factor // 2)
+    gains = np.asarray(raw.wb_rgb, dtype=np.float32).reshape(3, 1, 1)
+    ccm = np.asarray(raw.cam_to_srgb, dtype=np.float32)
     lut = _tone_lut16()
     hq, wq = q.shape[-2:]
     out = np.empty((hq, wq, 3), dtype=np.uint16)
     for y0 in range(0, hq, strip):
-        b = q[0, :, y0: y0 + strip].clamp(0, 1)  # as render_packed clamps the planes it demosaics
-        lin = (torch.stack([b[0], 0.5 * (b[1] + b[2]), b[3]])[None] * gains).clamp(0, 1)
-        x = torch.nan_to_num(isp.apply_ccm(lin, ccm), nan=0.0).clamp(0, 1)  # linear sRGB, as isp.process_rgb
-        idx = (x[0].permute(1, 2, 0) * 65535.0 + 0.5).to(torch.int32).numpy()
-        out[y0: y0 + strip] = lut[idx]
+        b = np.clip(q[:, y0: y0 + strip], 0, 1)  # as render_packed clamps the planes it demosaics
+        lin = np.clip(np.stack([b[0], np.float32(0.5) * (b[1] + b[2]), b[3]]) * gains, 0, 1)
+        x = np.clip(np.nan_to_num(np.einsum("ck,khw->hwc", ccm, lin), nan=0.0), 0, 1)  # linear sRGB
+        out[y0: y0 + strip] = lut[(x * np.float32(65535.0) + np.float32(0.5)).astype(np.int32)]
     return out[:h // factor, :w // factor]
+
+
+def _box_mean(planes: np.ndarray, k: int) -> np.ndarray:
+    """(C, h, w) float32 -> (C, ceil(h / k), ceil(w / k)): means over k x k blocks, partial blocks
+    at the bottom and right edges averaged over the pixels they have (avg_pool2d with
+    ceil_mode)."""
+    c, h, w = planes.shape
+    hk, wk = -(-h // k), -(-w // k)
+    out = np.empty((c, hk, wk), dtype=np.float32)
+    hf, wf = h // k, w // k
+    full = planes[:, : hf * k, : wf * k].reshape(c, hf, k, wf, k)
+    out[:, :hf, :wf] = full.mean((2, 4), dtype=np.float32)
+    if wk > wf:
+        out[:, :hf, wf] = planes[:, : hf * k, wf * k:].reshape(c, hf, k, -1).mean((2, 3), dtype=np.float32)
+    if hk > hf:
+        out[:, hf, :wf] = planes[:, hf * k:, : wf * k].reshape(c, -1, wf, k).mean((1, 3), dtype=np.float32)
+        if wk > wf:
+            out[:, hf, wf] = planes[:, hf * k:, wf * k:].mean((1, 2), dtype=np.float32)
+    return out
 
 
 @functools.lru_cache(maxsize=1)
@@ -251,8 +302,8 @@ def _tone_lut16() -> np.ndarray:
     everywhere, and faster than computing them per pixel."""
     from edgeden.io import quantise
 
-    x = torch.arange(65536, dtype=torch.float64) / 65535.0
-    return quantise(isp.smoothstep(isp.gamma_compress(x)).numpy(), 16)
+    x = np.arange(65536, dtype=np.float64) / 65535.0
+    return quantise(isp.smoothstep(isp.gamma_compress(x)), 16)
 
 
 def render_packed(packed: torch.Tensor, raw: RawImage, pad: Any = None, strip: int = 64) -> np.ndarray:
@@ -282,7 +333,7 @@ def render_packed(packed: torch.Tensor, raw: RawImage, pad: Any = None, strip: i
     return out
 
 
-def raw_noise(raw: RawImage, packed: torch.Tensor, opts: DenoiseOptions) -> NoiseParams:
+def raw_noise(raw: RawImage, packed: Any, opts: DenoiseOptions) -> NoiseParams:
     """Noise of a packed raw: --noise override, DNG NoiseProfile, camera profile, or estimated.
 
     Every source is validated (:meth:`NoiseParams.problem`: finite, 0 <= S, O <= 1). An
@@ -305,9 +356,12 @@ def _with_reasons(p: NoiseParams, reasons: list[str]) -> NoiseParams:
     return replace(p, detail="; ".join(reasons + ([p.detail] if p.detail else [])))
 
 
-def _estimate(x: torch.Tensor, reasons: list[str]) -> NoiseParams:
-    """:func:`estimate_noise_or_fallback`, validated: an unusable estimate (possible only for
-    images holding NaN or infinite values) is replaced by its finite part clamped to [0, 1]."""
+def _estimate(x: Any, reasons: list[str]) -> NoiseParams:
+    """:func:`estimate_noise_or_fallback` of x (C, H, W) float32 (tensor or numpy array; the
+    estimator is PyTorch's), validated: an unusable estimate (possible only for images holding
+    NaN or infinite values) is replaced by its finite part clamped to [0, 1]."""
+    if not is_tensor(x):
+        x = torch.from_numpy(np.ascontiguousarray(x))
     p = noise_mod.estimate_noise_or_fallback(x)
     if checked_noise(p, "estimate", reasons) is not None:
         return p
@@ -400,7 +454,8 @@ class FileWork:
     ``denoise --jobs`` > 1): a FileWork is only ever touched by one stage at a time.
     kind: "raw" or "rgb". raw: the decoded :class:`RawImage` (raw inputs); img: the
     :class:`RgbImage` (RGB inputs). x: the network-domain input, packed (1, 4, H/2, W/2) linear
-    raw or (1, C, H, W) sRGB, float32 in [0, 1]; den: the denoised tensor, same shape; None
+    raw (numpy) or (1, C, H, W) sRGB (tensor), float32 in [0, 1]; den: the denoised image,
+    same shape (numpy or tensor, see :func:`denoise_array`); None
     before/after the stage that needs it. params: the noise used. member: the array member
     picked for this file (array presets), recorded at inference time. t: stage timings (s).
     """
@@ -415,10 +470,10 @@ class FileWork:
     t: dict[str, float] = field(default_factory=dict)
     raw: RawImage | None = None
     img: RgbImage | None = None
-    x: torch.Tensor | None = None
+    x: Any = None
     pad: Any = None
     params: NoiseParams | None = None
-    den: torch.Tensor | None = None
+    den: Any = None
     member: dict | None = None
 
 
@@ -444,7 +499,7 @@ def read_file(path: str | Path, out_image: str | Path, preset: Preset,
         w.raw = io.read_raw(path)
         w.t["read"] = time.perf_counter() - t0
         t1 = time.perf_counter()
-        w.x, w.pad = raw_to_packed(w.raw)
+        w.x, w.pad = pack_raw(w.raw)
         w.t["pack"] = time.perf_counter() - t1
         t1 = time.perf_counter()
         w.params = raw_noise(w.raw, w.x, opts)
@@ -576,7 +631,7 @@ def write_file(w: FileWork, model: torch.nn.Module, preset: Preset, opts: Denois
             "noise": params.to_dict(),
             "strength": {"value": float(opts.strength), "method": opts.strength_method},
             "tiling": {"tile": w.tile, "overlap": w.overlap},
-            "precision": precision_name(),
+            "precision": "fp32" if is_onnx(model) else precision_name(),
             "backend": describe_backend(model),
             "timings_s": {k: round(v, 4) for k, v in t.items()},
             "megapixels": round(mp, 3),

@@ -38,6 +38,20 @@ from edgeden.presets import (
 )
 
 
+def onnx_network(preset: Preset) -> Any:
+    """The preset's network run by ONNX Runtime: its graphs from the cache when an earlier run
+    exported them (no PyTorch imported), else built with PyTorch and exported now
+    (:mod:`edgeden.models.onnx_backend`)."""
+    from edgeden.models.onnx_backend import load_cached, to_onnxruntime
+
+    key = f"{preset.name}-{preset.sha256[:16]}"
+    bounds = preset.array["shot_bounds"] if preset.array else None
+    net = load_cached(key, members=len(bounds) - 1 if bounds else 1, shot_bounds=bounds)
+    if net is None:
+        net = to_onnxruntime(build_model(preset), preset.spec.in_channels, key)
+    return net
+
+
 class DenoiseRun:
     """The state of one run: presets, loaded networks and classifiers, and job records.
 
@@ -111,12 +125,10 @@ class DenoiseRun:
         """The job's preset and its network (each loaded once per run)."""
         pr = self.preset_for(path)
         if pr.name not in self._nets:
-            net = build_model(pr)
             if not pr.classifier and self.backend(pr) == "onnxruntime":  # joint presets stay in torch
-                from edgeden.models.onnx_backend import to_onnxruntime
-
-                net = to_onnxruntime(net, pr.spec.in_channels, f"{pr.name}-{pr.sha256[:16]}")
-            self._nets[pr.name] = net
+                self._nets[pr.name] = onnx_network(pr)
+            else:
+                self._nets[pr.name] = build_model(pr)
         return pr, self._nets[pr.name]
 
     def backend(self, preset: Preset) -> str:
@@ -130,6 +142,8 @@ class DenoiseRun:
     def classifier_for(self, preset: Preset, net: Any) -> Any:
         """The labeller for a job: the preset's own classifier head, else (with ``classify``)
         the best installed classifier preset, else None."""
+        if not preset.classifier and self._classifier_preset is None:
+            return None
         from edgeden.classify import PresetClassifier
 
         if preset.classifier:

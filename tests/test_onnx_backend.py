@@ -76,3 +76,74 @@ def test_denoise_backends_agree_and_are_recorded(tmp_path, tiny_presets, monkeyp
     assert list((tmp_path / "cache" / "onnx").glob("tiny-raw-*.onnx"))
     r = CliRunner().invoke(app, ["denoise", str(src), "-o", str(tmp_path / "x"), "--backend", "tpu"])
     assert r.exit_code == 2
+
+
+def test_cached_graph_runs_a_raw_batch_without_torch(tmp_path, tiny_presets, monkeypatch):
+    """After one run has exported the graph, a raw denoise with ONNX Runtime never imports PyTorch
+    (numpy from decode to a binned preview; k-sigma too) and writes the same DNG as the run that
+    exported it."""
+    import os
+    import subprocess
+    import sys
+
+    from edgeden import io
+    from edgeden.cli import app
+    from edgeden.demo import make_noisy_raw, skimage_photo
+
+    monkeypatch.setenv("EDGEDEN_CACHE", str(tmp_path / "cache"))
+    raw, _ = make_noisy_raw(skimage_photo("astronaut"), shot=4e-3, seed=0)  # 512 x 512
+    src = tmp_path / "a.dng"
+    io.write_dng(src, raw.mosaic_u16, raw, noise_profile=raw.noise_profile, noise_reduction_applied=False)
+    args = ["denoise", str(src), "-m", "tiny-raw", "--backend", "onnxruntime", "--threads", "1", "--tile", "128",
+            "--overlap", "16", "--preview-size", "256"]  # a preview binned by 2: no demosaic
+    r = CliRunner().invoke(app, args + ["-o", str(tmp_path / "first")])  # exports the graph (PyTorch)
+    assert r.exit_code == 0, r.output
+    code = ("import sys\nfrom edgeden.cli import main\nsys.argv = ['edgeden'] + sys.argv[1:]\n"
+            "try:\n    main()\nexcept SystemExit as e:\n    assert e.code == 0, e.code\n"
+            "print('TORCH', 'torch' in sys.modules)\n")
+    env = {**os.environ, "EDGEDEN_CACHE": str(tmp_path / "cache"), "EDGEDEN_PRESET_PATH": str(tiny_presets)}
+    p = subprocess.run([sys.executable, "-c", code, *args, "-o", str(tmp_path / "second")], capture_output=True,
+                       text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    assert "TORCH False" in p.stdout
+    side = json.loads((tmp_path / "second" / "a.dng.json").read_text())
+    assert side["backend"] == "onnxruntime" and side["precision"] == "fp32"
+    assert (tmp_path / "first" / "a.dng").read_bytes() == (tmp_path / "second" / "a.dng").read_bytes()
+
+
+def test_numpy_and_tensor_paths_agree():
+    """The inference helpers give the same numbers for numpy arrays (runs without PyTorch) and
+    tensors: tiling, the model-input contract, the strength blend, packing."""
+    from edgeden.core.modelspec import ModelSpec
+    from edgeden.core.tiling import run_tiled
+    from edgeden.core.types import NoiseParams
+    from edgeden.pipeline import apply_strength
+
+    rng = np.random.default_rng(0)
+    x = rng.random((1, 4, 70, 90), dtype=np.float32)
+    t = torch.from_numpy(x.copy())
+    y = run_tiled(lambda a: a * 2 + 1, x, tile=32, overlap=8)
+    yt = run_tiled(lambda a: a * 2 + 1, t, tile=32, overlap=8)
+    assert isinstance(y, np.ndarray) and torch.is_tensor(yt)
+    np.testing.assert_array_equal(y, yt.numpy())
+    np.testing.assert_allclose(y, x * 2 + 1, rtol=1e-6)
+    shot, read = np.float32([4e-3, 3e-3, 3e-3, 5e-3]), np.float32([1e-5] * 4)
+    for spec in (ModelSpec(domain="raw", noise_map=True, gain_target=0.4),
+                 ModelSpec(domain="raw", noise_map=True, ksigma=True, k_ref=2e-3)):
+        g, gt = spec.gain(x), spec.gain(t)
+        np.testing.assert_allclose(g, gt.numpy(), rtol=1e-6)
+        a = spec.to_model(x, shot, read, float(g.reshape(-1)[0]))
+        at = spec.to_model(t, torch.from_numpy(shot), torch.from_numpy(read), float(gt.reshape(-1)[0]))
+        assert isinstance(a, np.ndarray) and a.shape == (1, 5, 70, 90)
+        np.testing.assert_allclose(a, at.numpy(), rtol=1e-6, atol=1e-7)
+        back = spec.from_model(a[:, :4], shot, read, 2.0)
+        np.testing.assert_allclose(back, spec.from_model(at[:, :4], torch.from_numpy(shot), torch.from_numpy(read),
+                                                         2.0).numpy(), rtol=1e-5, atol=1e-7)
+    p = NoiseParams((4e-3,), (1e-5,))
+    den = np.clip(x + 0.01, 0, 1)
+    for method in ("vst", "linear"):
+        s = apply_strength(x, den, p, 0.5, method)
+        st = apply_strength(t, torch.from_numpy(den), p, 0.5, method)
+        assert isinstance(s, np.ndarray) and torch.is_tensor(st)
+        np.testing.assert_array_equal(s, st.numpy())
+        assert np.all((s >= np.minimum(x, den) - 1e-6) & (s <= np.maximum(x, den) + 1e-6))

@@ -142,9 +142,9 @@ def denoise(
     if stale:
         err(one_line(f"note: {out}: removed {len(stale)} stale temporary file(s) of an interrupted run"), err=True)
     if threads:
-        import torch
+        from edgeden.core.precision import set_threads
 
-        torch.set_num_threads(threads)
+        set_threads(threads)  # PyTorch's now if loaded, else when a PyTorch network is built
     try:
         rep = _run_with_progress(run, plan, address=address, out=out, threads=threads, jobs=jobs)
     except _Interrupted as e:

@@ -18,11 +18,11 @@ wb (N, 3), ccm (N, 3, 3).
 """
 from __future__ import annotations
 
+import functools
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
+from edgeden.core.lazy import F, is_tensor, torch
 from edgeden.core.colour import SRGB_TO_XYZ, cam_to_srgb_from_xyz
 
 #: XYZ -> camera matrices of four cameras, as used by UPI's random colour-matrix sampler.
@@ -44,7 +44,10 @@ GAMMA = 2.2
 
 # --------------------------------------------------------------------------- curves
 def gamma_compress(x: torch.Tensor) -> torch.Tensor:
-    """Linear [0, 1] -> display [0, 1]: x^(1/2.2) (UPI's gamma). Any shape, float."""
+    """Linear [0, 1] -> display [0, 1]: x^(1/2.2) (UPI's gamma). Any shape, float (a tensor
+    or a numpy array)."""
+    if not is_tensor(x):
+        return np.maximum(x, 1e-8) ** (1.0 / GAMMA)
     return torch.clamp(x, min=1e-8) ** (1.0 / GAMMA)
 
 
@@ -54,8 +57,9 @@ def gamma_expand(y: torch.Tensor) -> torch.Tensor:
 
 
 def smoothstep(x: torch.Tensor) -> torch.Tensor:
-    """Global tone curve 3x^2 - 2x^3 on [0, 1] (UPI). Any shape, float."""
-    x = x.clamp(0, 1)
+    """Global tone curve 3x^2 - 2x^3 on [0, 1] (UPI). Any shape, float (a tensor or a numpy
+    array)."""
+    x = x.clamp(0, 1) if is_tensor(x) else np.clip(x, 0, 1)
     return 3 * x * x - 2 * x * x * x
 
 
@@ -105,14 +109,16 @@ def mosaic_rggb(rgb: torch.Tensor) -> torch.Tensor:
                         rgb[:, 1, 1::2, 0::2], rgb[:, 2, 1::2, 1::2]], 1)
 
 
-_K_G_AT_RB = torch.tensor([[0, 0, -1, 0, 0], [0, 0, 2, 0, 0], [-1, 2, 4, 2, -1],
-                           [0, 0, 2, 0, 0], [0, 0, -1, 0, 0]], dtype=torch.float32) / 8
-_K_ROW = torch.tensor([[0, 0, .5, 0, 0], [0, -1, 0, -1, 0], [-1, 4, 5, 4, -1],
-                       [0, -1, 0, -1, 0], [0, 0, .5, 0, 0]], dtype=torch.float32) / 8
-_K_COL = _K_ROW.t().contiguous()
-_K_DIAG = torch.tensor([[0, 0, -1.5, 0, 0], [0, 2, 0, 2, 0], [-1.5, 0, 6, 0, -1.5],
-                        [0, 2, 0, 2, 0], [0, 0, -1.5, 0, 0]], dtype=torch.float32) / 8
-_MALVAR = torch.stack([_K_G_AT_RB, _K_ROW, _K_COL, _K_DIAG])[:, None]  # (4, 1, 5, 5)
+@functools.lru_cache(maxsize=1)
+def _malvar() -> "torch.Tensor":
+    """Malvar-He-Cutler's four 5x5 kernels (G at R/B, row, column, diagonal): (4, 1, 5, 5) float32."""
+    g_at_rb = torch.tensor([[0, 0, -1, 0, 0], [0, 0, 2, 0, 0], [-1, 2, 4, 2, -1],
+                            [0, 0, 2, 0, 0], [0, 0, -1, 0, 0]], dtype=torch.float32) / 8
+    row = torch.tensor([[0, 0, .5, 0, 0], [0, -1, 0, -1, 0], [-1, 4, 5, 4, -1],
+                        [0, -1, 0, -1, 0], [0, 0, .5, 0, 0]], dtype=torch.float32) / 8
+    diag = torch.tensor([[0, 0, -1.5, 0, 0], [0, 2, 0, 2, 0], [-1.5, 0, 6, 0, -1.5],
+                         [0, 2, 0, 2, 0], [0, 0, -1.5, 0, 0]], dtype=torch.float32) / 8
+    return torch.stack([g_at_rb, row, row.t().contiguous(), diag])[:, None]
 
 
 def _symmetric_pad(x: torch.Tensor, p: int) -> torch.Tensor:
@@ -137,7 +143,7 @@ def demosaic_rggb(packed: torch.Tensor) -> torch.Tensor:
 
     n, _, h, w = packed.shape
     m = unpack_rggb(packed).reshape(n, 1, 2 * h, 2 * w)
-    f = F.conv2d(_symmetric_pad(m, 2), _MALVAR.to(m.dtype))  # (N, 4, 2h, 2w)
+    f = F.conv2d(_symmetric_pad(m, 2), _malvar().to(m.dtype))  # (N, 4, 2h, 2w)
     g_rb, row, col, diag = f[:, 0], f[:, 1], f[:, 2], f[:, 3]
     mm = m[:, 0]
     out = torch.empty(n, 3, 2 * h, 2 * w, dtype=m.dtype)

@@ -19,17 +19,27 @@ network's input is built from them is :class:`edgeden.core.modelspec.ModelSpec`.
 """
 from __future__ import annotations
 
-import torch
+import numpy as np
+
+from edgeden.core.lazy import is_tensor, torch
 
 #: Smallest shot noise used in the transform (AWGN-only inputs have S = 0).
 MIN_SHOT = 1e-8
 
 
 def broadcast_param(v, x: torch.Tensor) -> torch.Tensor:
-    """Noise parameter -> a tensor that broadcasts against x (N, C, H, W).
+    """Noise parameter -> a tensor that broadcasts against x (N, C, H, W) (a numpy array of
+    x's dtype when x is one).
 
     v: float, 0-d, (C,) per channel, (N, C) per sample and channel, or already 4-D.
     """
+    if not is_tensor(x):
+        t = np.asarray(v, dtype=x.dtype)
+        if t.ndim in (0, 4):
+            return t
+        if t.ndim in (1, 2):
+            return t.reshape(t.shape[0] if t.ndim == 2 else 1, -1, 1, 1)
+        raise ValueError(f"noise parameter of shape {t.shape} does not broadcast to {x.shape}")
     t = torch.as_tensor(v, dtype=x.dtype, device=x.device)
     if t.ndim == 0 or t.ndim == 4:
         return t
@@ -57,7 +67,7 @@ def ksigma_forward(x: torch.Tensor, shot, read, k_ref: float) -> torch.Tensor:
         >>> torch.allclose(ksigma_inverse(y, 4e-3, 1e-5, 2e-3), x)
         True
     """
-    s = broadcast_param(shot, x).clamp_min(MIN_SHOT)
+    s = _at_least(broadcast_param(shot, x), MIN_SHOT)
     o = broadcast_param(read, x)
     return k_ref * (x / s + o / (s * s))
 
@@ -65,11 +75,17 @@ def ksigma_forward(x: torch.Tensor, shot, read, k_ref: float) -> torch.Tensor:
 def ksigma_inverse(y: torch.Tensor, shot, read, k_ref: float) -> torch.Tensor:
     """Exact inverse of :func:`ksigma_forward`: x = (y / k_ref - O / S^2) * S.
 
-    Args and shapes as :func:`ksigma_forward`; returns (N, C, H, W) float32 in x's scale.
+    Args and shapes as :func:`ksigma_forward` (both take numpy arrays as well as tensors);
+    returns (N, C, H, W) float32 in x's scale.
     """
-    s = broadcast_param(shot, y).clamp_min(MIN_SHOT)
+    s = _at_least(broadcast_param(shot, y), MIN_SHOT)
     o = broadcast_param(read, y)
     return (y / k_ref - o / (s * s)) * s
+
+
+def _at_least(t, v: float):
+    """``t`` (tensor or numpy array) clamped below at ``v``, keeping its kind and dtype."""
+    return t.clamp_min(v) if is_tensor(t) else np.maximum(t, np.asarray(v, dtype=t.dtype))
 
 
 #: Largest gain :func:`exposure_gain` applies (about 6.6 stops).
@@ -91,7 +107,10 @@ def exposure_gain(x: torch.Tensor, target: float, max_gain: float = MAX_GAIN) ->
         target: mean brightness after the gain, e.g. 0.4.
         max_gain: upper bound of the gain.
     Returns:
-        (N, 1, 1, 1) float32 gains in [1, max_gain].
+        (N, 1, 1, 1) float32 gains in [1, max_gain] (a numpy array when x is one).
     """
+    if not is_tensor(x):
+        m = np.maximum(np.asarray(x, dtype=np.float32).mean(axis=(1, 2, 3), keepdims=True), np.float32(1e-6))
+        return np.clip(np.float32(target) / m, np.float32(1.0), np.float32(max_gain)).astype(np.float32)
     m = x.detach().mean(dim=(1, 2, 3), keepdim=True).clamp_min(1e-6)
     return (target / m).clamp(1.0, max_gain)

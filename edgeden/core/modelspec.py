@@ -20,7 +20,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping
 
-import torch
+import numpy as np
+
+from edgeden.core.lazy import is_tensor, torch
 
 from edgeden.core import ksigma as ks
 
@@ -77,8 +79,11 @@ class ModelSpec:
 
     def gain(self, x: torch.Tensor) -> torch.Tensor:
         """Exposure gain of each image of ``x`` (N, C, H, W): (N, 1, 1, 1) float32 in [1, 100],
-        all ones without ``gain_target``. Compute it on the whole image, not per tile."""
+        all ones without ``gain_target``. Compute it on the whole image, not per tile. (x may
+        be a numpy array, as in every method here used at inference; the result is one then.)"""
         if not self.gain_target:
+            if not is_tensor(x):
+                return np.ones((x.shape[0], 1, 1, 1), dtype=np.float32)
             return torch.ones(x.shape[0], 1, 1, 1, dtype=x.dtype, device=x.device)
         return ks.exposure_gain(x, self.gain_target)
 
@@ -90,9 +95,15 @@ class ModelSpec:
 
     def noise_level(self, x: torch.Tensor, shot: NoiseArg, read: NoiseArg) -> torch.Tensor:
         """The noise map channel before the gain: (N, 1, H, W) float32 >= 0 (see step 2)."""
+        if self.ksigma and not is_tensor(x):
+            g = ks.ksigma_forward(x, shot, read, self.k_ref)
+            return np.sqrt(np.maximum(g, 0) * np.float32(self.k_ref)).mean(1, keepdims=True, dtype=x.dtype)
         if self.ksigma:
             g = ks.ksigma_forward(x, shot, read, self.k_ref)
             std = torch.sqrt(torch.clamp(g, min=0) * self.k_ref)
+        elif not is_tensor(x):
+            s, o = ks.broadcast_param(shot, x), ks.broadcast_param(read, x)
+            return np.sqrt(np.maximum(s * np.maximum(x, 0) + o, 0)).mean(1, keepdims=True, dtype=x.dtype)
         else:
             s, o = ks.broadcast_param(shot, x), ks.broadcast_param(read, x)
             std = torch.sqrt(torch.clamp(s * torch.clamp(x, min=0) + o, min=0))
@@ -102,6 +113,12 @@ class ModelSpec:
         """The network's input for image ``x`` (N, C, H, W) float32 in ~[0, 1] with noise
         variance ``shot * x + read`` (float, (C,), (N, C) or 4-D); ``gain`` a float or
         (N, 1, 1, 1) from :meth:`gain`. Returns (N, in_channels, H, W) float32."""
+        if not is_tensor(x):
+            inp = ks.ksigma_forward(x, shot, read, self.k_ref) if self.ksigma else x
+            if self.noise_map:
+                std = self.noise_level(x, shot, read)
+                inp = np.concatenate([inp, np.broadcast_to(std, (inp.shape[0], 1, *inp.shape[2:])).astype(inp.dtype)], 1)
+            return inp * np.asarray(gain, dtype=inp.dtype) if _not_one(gain) else inp
         if self.ksigma:
             g = ks.ksigma_forward(x, shot, read, self.k_ref)
             inp = g

@@ -14,10 +14,12 @@ Reading a profile file is :mod:`edgeden.io.noiseprofiles`'s job; nothing is ship
 """
 from __future__ import annotations
 
+import bisect
 import math
+from typing import Sequence
 
 import numpy as np
-import torch
+from edgeden.core.lazy import is_tensor, torch
 
 from edgeden.core.camera_profiles import CameraNoiseProfile, noise_from_camera_profile
 from edgeden.core.noise_estimate import estimate_noise, estimate_noise_or_fallback
@@ -28,6 +30,9 @@ __all__ = [
     "add_poisson_gaussian",
     "sample_upi_noise",
     "upi_mean_read",
+    "upi_shot_for_read",
+    "equivalent_shot",
+    "subrange_index",
     "noise_std_map",
     "gat_forward",
     "gat_inverse",
@@ -170,7 +175,7 @@ def upi_mean_read(shot):
     Returns:
         O of the same type (float for a float input).
     """
-    if isinstance(shot, torch.Tensor):
+    if is_tensor(shot):
         return torch.exp(_UPI_SLOPE * torch.log(shot) + _UPI_INTERCEPT)
     if isinstance(shot, np.ndarray):
         return np.exp(_UPI_SLOPE * np.log(shot) + _UPI_INTERCEPT)
@@ -181,3 +186,19 @@ def upi_shot_for_read(read: float) -> float:
     """Inverse of :func:`upi_mean_read`: the shot S whose UPI mean read variance is ``read``
     (0.0 when ``read`` <= 0). read: O >= 0 (image in [0, 1]). Returns S >= 0."""
     return math.exp((math.log(read) - _UPI_INTERCEPT) / _UPI_SLOPE) if read > 0 else 0.0
+
+
+def equivalent_shot(shot: float, read: float) -> float:
+    """max(S, S_O): S_O is the shot whose UPI mean read variance is ``read`` (0 when read <= 0).
+
+    shot, read: S and O of variance = S*x + O, image in [0, 1]. Returns S_eq >= 0.
+    """
+    return max(float(shot), upi_shot_for_read(read))
+
+
+def subrange_index(shot_bounds: Sequence[float], shot: float, read: float = 0.0) -> int:
+    """The member of a noise subrange model array (``edgeden.models.array``) for an image with
+    noise (S, O) (means over planes): the subrange of ``shot_bounds`` (n + 1 increasing values)
+    holding :func:`equivalent_shot`, the first or last outside them. Returns 0 .. n - 1."""
+    i = bisect.bisect_right(list(shot_bounds), equivalent_shot(shot, read)) - 1
+    return min(max(i, 0), len(shot_bounds) - 2)

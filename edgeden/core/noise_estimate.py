@@ -9,7 +9,7 @@ import math
 from typing import Literal
 
 import numpy as np
-import torch
+from edgeden.core.lazy import torch
 
 from edgeden.core.types import NoiseParams
 

@@ -9,15 +9,18 @@ where it is native. Choose with ``set_precision`` (the CLI's ``--precision``) or
 from __future__ import annotations
 
 import os
+import sys
 from functools import lru_cache
 from pathlib import Path
 
-import torch
+from edgeden.core.lazy import torch
 
-__all__ = ["PRECISIONS", "cpu_name", "native_bf16", "set_precision", "use_bf16", "precision_name"]
+__all__ = ["PRECISIONS", "cpu_name", "native_bf16", "set_precision", "use_bf16", "precision_name",
+           "set_threads", "threads"]
 
 PRECISIONS = ("auto", "fp32", "bf16")
 _choice: str | None = None
+_threads: int | None = None
 
 
 @lru_cache(maxsize=1)
@@ -26,11 +29,9 @@ def native_bf16() -> bool:
     torch reports AMX). AVX512 alone is not enough: without the BF16 extension it is emulated."""
     try:
         flags = Path("/proc/cpuinfo").read_text()
-        if "avx512_bf16" in flags or "amx_bf16" in flags:
-            return True
-    except OSError:
-        pass
-    return "AMX" in torch.backends.cpu.get_cpu_capability().upper()
+    except OSError:  # no /proc (macOS, Windows): ask PyTorch
+        return "AMX" in torch.backends.cpu.get_cpu_capability().upper()
+    return "avx512_bf16" in flags or "amx_bf16" in flags
 
 
 def cpu_name() -> str:
@@ -66,3 +67,28 @@ def use_bf16() -> bool:
 def precision_name() -> str:
     """"bf16" or "fp32": what inference runs in now, for sidecars and evaluation records."""
     return "bf16" if use_bf16() else "fp32"
+
+
+def set_threads(n: int | None) -> None:
+    """Threads for inference in this process (the CLI's ``--threads``; None: the default). Sets
+    PyTorch's when PyTorch is loaded (else :func:`apply_threads` does when a PyTorch network is
+    built) and ONNX Runtime sessions created from now on take it (:func:`threads`)."""
+    global _threads
+    _threads = int(n) if n else None
+    apply_threads()
+
+
+def apply_threads() -> None:
+    """Give PyTorch the thread count of :func:`set_threads`, if one was set and PyTorch is loaded."""
+    if _threads and "torch" in sys.modules:
+        sys.modules["torch"].set_num_threads(_threads)
+
+
+def threads() -> int | None:
+    """Inference threads now: those of :func:`set_threads`, else PyTorch's when it is loaded,
+    else None (the engine's own default: ONNX Runtime takes one per physical core, as PyTorch)."""
+    if _threads:
+        return _threads
+    if "torch" in sys.modules:
+        return int(sys.modules["torch"].get_num_threads())
+    return None

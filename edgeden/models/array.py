@@ -13,23 +13,14 @@ The array is one module so that one weights file (keys ``members.<i>.*``) and on
 """
 from __future__ import annotations
 
-import bisect
 from typing import Sequence
 
 import torch
 from torch import nn
 
+from edgeden.core.noise import equivalent_shot, subrange_index
+
 __all__ = ["SubrangeArray", "equivalent_shot"]
-
-
-def equivalent_shot(shot: float, read: float) -> float:
-    """max(S, S_O): S_O is the shot whose UPI mean read variance is ``read`` (0 when read <= 0).
-
-    shot, read: S and O of variance = S*x + O, image in [0, 1]. Returns S_eq >= 0.
-    """
-    from edgeden.core.noise import upi_shot_for_read
-
-    return max(float(shot), upi_shot_for_read(read))
 
 
 class SubrangeArray(nn.Module):
@@ -53,9 +44,7 @@ class SubrangeArray(nn.Module):
 
     def member_for(self, shot: float, read: float = 0.0) -> int:
         """Index of the member for an image with noise (S, O) (mean over planes)."""
-        s = equivalent_shot(shot, read)
-        i = bisect.bisect_right(self.shot_bounds, s) - 1
-        return min(max(i, 0), len(self.members) - 1)
+        return subrange_index(self.shot_bounds, shot, read)
 
     def select(self, shot: float, read: float = 0.0) -> int:
         """Make ``forward`` use the member for (S, O); returns its index."""

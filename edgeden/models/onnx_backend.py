@@ -15,23 +15,27 @@ so the last few rows or columns can differ slightly (KDC test: mean 0.08, max 14
 
 An exported graph is cached as ``<cache>/onnx/<preset>-<sha256[:16]>-m<i>-torch<v>.onnx``
 (``$EDGEDEN_CACHE``, else ``$XDG_CACHE_HOME/edgeden``, else ``~/.cache/edgeden``), written
-atomically, so only the first run pays the export (a few seconds). Only safetensors weights are
-ever read; an ONNX file holds no code.
+atomically, so only the first run pays the export (a few seconds, with PyTorch). Later runs load
+the cached graphs without importing PyTorch at all (:func:`load_cached`): with the numpy
+pipeline around the network (``edgeden.pipeline``) a raw run never imports it, which saves
+the 2-3 s ``import torch`` takes here. Only safetensors weights are ever read; an ONNX file
+holds no code.
 """
 from __future__ import annotations
 
 import os
 import tempfile
 import warnings
+from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-import torch
-from torch import nn
+import numpy as np
 
-from edgeden.models.common import crop_to, pad_to_multiple
+from edgeden.core.lazy import is_tensor, torch
 
-__all__ = ["BACKENDS", "resolve_backend", "OnnxNet", "to_onnxruntime", "cache_dir"]
+__all__ = ["BACKENDS", "resolve_backend", "OnnxNet", "OnnxArray", "to_onnxruntime", "load_cached", "cache_dir",
+           "is_onnx", "describe"]
 
 BACKENDS = ("auto", "torch", "onnxruntime")
 #: Input height and width of exported graphs are padded to a multiple of this.
@@ -73,20 +77,29 @@ def cache_dir() -> Path:
     return Path(base) / "onnx"
 
 
-class _Primary(nn.Module):
-    def __init__(self, net: nn.Module):
-        super().__init__()
-        self.net = net
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        from edgeden.models.registry import primary_output
-
-        return primary_output(self.net(x))
+def _torch_tag() -> str:
+    """The installed PyTorch's version, for cache names, read without importing it."""
+    try:
+        v = metadata.version("torch")
+    except metadata.PackageNotFoundError:  # pragma: no cover - torch is a dependency
+        v = torch.__version__
+    return f"torch{v.split('+')[0]}"
 
 
-def export_graph(net: nn.Module, in_channels: int, path: Path, opset: int = 17) -> Path:
-    """Export ``net``'s denoised output as ONNX to ``path`` (atomically): input ``x`` (1,
-    in_channels, H, W) float32, output ``y``, H and W dynamic (multiples of :data:`MULTIPLE`)."""
+def export_graph(net: Any, in_channels: int, path: Path, opset: int = 17) -> Path:
+    """Export ``net``'s (a torch module) denoised output as ONNX to ``path`` (atomically): input
+    ``x`` (1, in_channels, H, W) float32, output ``y``, H and W dynamic (multiples of
+    :data:`MULTIPLE`)."""
+    from edgeden.models.registry import primary_output
+
+    class Primary(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.net = inner
+
+        def forward(self, x):
+            return primary_output(self.net(x))
+
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".onnx", dir=path.parent)
     os.close(fd)
@@ -94,7 +107,7 @@ def export_graph(net: nn.Module, in_channels: int, path: Path, opset: int = 17) 
         x = torch.rand(1, in_channels, 128, 128)
         with torch.no_grad(), warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(_Primary(net).eval(), (x,), tmp, dynamo=False, input_names=["x"], output_names=["y"],
+            torch.onnx.export(Primary(net).eval(), (x,), tmp, dynamo=False, input_names=["x"], output_names=["y"],
                               dynamic_axes={"x": {2: "height", 3: "width"}, "y": {2: "height", 3: "width"}},
                               opset_version=opset)
         os.replace(tmp, path)
@@ -104,16 +117,25 @@ def export_graph(net: nn.Module, in_channels: int, path: Path, opset: int = 17) 
     return path
 
 
-class OnnxNet(nn.Module):
-    """A network run by ONNX Runtime: forward((N, C_in, H, W) float32) -> (N, C_out, H, W)
-    float32 on CPU, any H, W (reflect-padded to :data:`MULTIPLE` and cropped back)."""
+def default_threads() -> int:
+    """Threads for a new ONNX Runtime session: :func:`edgeden.core.precision.threads` (the CLI's
+    ``--threads``, else PyTorch's setting when it is loaded), else 0: ONNX Runtime's default."""
+    from edgeden.core.precision import threads
+
+    return threads() or 0
+
+
+class OnnxNet:
+    """A network run by ONNX Runtime: ``net(x)`` for x (N, C_in, H, W) float32, a numpy array or
+    a CPU torch tensor, returns (N, C_out, H, W) float32 of the same kind; any H, W
+    (reflect-padded to :data:`MULTIPLE` as ``edgeden.models.common.pad_to_multiple`` pads,
+    and cropped back). Needs no PyTorch for numpy inputs."""
 
     def __init__(self, graph: Path, threads: int | None = None):
-        super().__init__()
         import onnxruntime as ort
 
         so = ort.SessionOptions()
-        so.intra_op_num_threads = int(threads or torch.get_num_threads())
+        so.intra_op_num_threads = int(threads or default_threads())
         so.inter_op_num_threads = 1
         # tiles differ in size at image borders; ORT's memory pattern is planned per shape and
         # re-planned at every change (measured: 6 tiles of 3 shapes 11.9 s with it, 8.1 s without)
@@ -121,35 +143,97 @@ class OnnxNet(nn.Module):
         self.graph = Path(graph)
         self.session = ort.InferenceSession(str(graph), so, providers=["CPUExecutionProvider"])
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        xp, hw = pad_to_multiple(x.float(), MULTIPLE)
-        outs = [torch.from_numpy(self.session.run(None, {"x": xp[i: i + 1].contiguous().numpy()})[0])
-                for i in range(xp.shape[0])]
-        return crop_to(torch.cat(outs), hw)
+    def run(self, x: np.ndarray) -> np.ndarray:
+        """(N, C_in, H, W) float32 numpy -> (N, C_out, H, W) float32 numpy."""
+        x = np.asarray(x, dtype=np.float32)
+        h, w = x.shape[-2:]
+        ph, pw = (-h) % MULTIPLE, (-w) % MULTIPLE
+        if ph or pw:  # as pad_to_multiple: reflect, replicate where the image is too small to reflect
+            x = np.pad(x, ((0, 0), (0, 0), (0, ph), (0, pw)), mode="reflect" if ph < h and pw < w else "edge")
+        outs = [self.session.run(None, {"x": np.ascontiguousarray(x[i: i + 1])})[0] for i in range(x.shape[0])]
+        return np.concatenate(outs)[..., :h, :w]
+
+    def __call__(self, x: Any) -> Any:
+        if is_tensor(x):
+            return torch.from_numpy(np.ascontiguousarray(self.run(x.detach().float().cpu().numpy())))
+        return self.run(x)
+
+    forward = __call__
 
 
-def to_onnxruntime(net: nn.Module, in_channels: int, key: str, cache: Path | None = None) -> nn.Module:
-    """``net`` (or each member of a model array) replaced by :class:`OnnxNet`, exporting the
-    graph to the cache under ``key`` unless it is there. Returns the module to call."""
+class OnnxArray:
+    """A noise subrange model array (``edgeden.models.array.SubrangeArray``) run by ONNX Runtime:
+    ``members`` (one :class:`OnnxNet` each), ``shot_bounds``, ``select(shot, read)`` picks the
+    member ``net(x)`` runs (shapes as :class:`OnnxNet`)."""
+
+    def __init__(self, members: Sequence[OnnxNet], shot_bounds: Sequence[float]):
+        self.members = list(members)
+        self.shot_bounds = [float(b) for b in shot_bounds]
+        self.index = 0
+
+    def member_for(self, shot: float, read: float = 0.0) -> int:
+        from edgeden.core.noise import subrange_index
+
+        return subrange_index(self.shot_bounds, shot, read)
+
+    def select(self, shot: float, read: float = 0.0) -> int:
+        self.index = self.member_for(shot, read)
+        return self.index
+
+    def __call__(self, x: Any) -> Any:
+        return self.members[self.index](x)
+
+    forward = __call__
+
+
+def _graph_path(cache: Path, key: str, i: int) -> Path:
+    return cache / f"{key}-m{i}-{_torch_tag()}.onnx"
+
+
+def to_onnxruntime(net: Any, in_channels: int, key: str, cache: Path | None = None) -> OnnxNet | OnnxArray:
+    """``net`` (a torch module, or a model array's members) run by ONNX Runtime: an
+    :class:`OnnxNet`, or an :class:`OnnxArray` with ``net``'s ``shot_bounds``; each graph is
+    exported to the cache under ``key`` unless it is there."""
     cache = cache or cache_dir()
-    tag = f"torch{torch.__version__.split('+')[0]}"
 
-    def one(member: nn.Module, i: int) -> OnnxNet:
-        path = cache / f"{key}-m{i}-{tag}.onnx"
+    def one(member: Any, i: int) -> OnnxNet:
+        path = _graph_path(cache, key, i)
         try:
             if not path.is_file():
                 export_graph(member, in_channels, path)
+            return OnnxNet(path)
         except OSError:  # an unwritable cache: export into a temporary folder for this run
             path = export_graph(member, in_channels, Path(tempfile.mkdtemp(prefix="edgeden-onnx-")) / path.name)
+        except Exception:  # noqa: BLE001 - an unreadable cached graph: export it again over it
+            path = export_graph(member, in_channels, path)
         return OnnxNet(path)
 
     if hasattr(net, "members"):
-        net.members = nn.ModuleList([one(m, i) for i, m in enumerate(net.members)])
-        return net
+        return OnnxArray([one(m, i) for i, m in enumerate(net.members)], net.shot_bounds)
     return one(net, 0)
+
+
+def load_cached(key: str, members: int = 1, shot_bounds: Sequence[float] | None = None,
+                cache: Path | None = None) -> OnnxNet | OnnxArray | None:
+    """The network cached under ``key`` by :func:`to_onnxruntime` (``members`` graphs; a model
+    array with ``shot_bounds`` when more than one), loaded without PyTorch; None when a graph
+    is missing or ONNX Runtime cannot load it (then build it with :func:`to_onnxruntime`)."""
+    cache = cache or cache_dir()
+    paths = [_graph_path(cache, key, i) for i in range(members)]
+    if not all(p.is_file() for p in paths):
+        return None
+    try:
+        nets = [OnnxNet(p) for p in paths]
+    except Exception:  # noqa: BLE001 - corrupt or foreign file: the caller exports it again
+        return None
+    return OnnxArray(nets, shot_bounds) if members > 1 or shot_bounds is not None else nets[0]
+
+
+def is_onnx(net: Any) -> bool:
+    """Whether ``net`` is run by ONNX Runtime (:class:`OnnxNet` or :class:`OnnxArray`)."""
+    return isinstance(net, (OnnxNet, OnnxArray))
 
 
 def describe(net: Any) -> str:
     """"onnxruntime" when ``net`` (or its members) run by ONNX Runtime, else "torch"."""
-    m = net.members[0] if hasattr(net, "members") else net
-    return "onnxruntime" if isinstance(m, OnnxNet) else "torch"
+    return "onnxruntime" if is_onnx(net) else "torch"

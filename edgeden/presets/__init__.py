@@ -228,7 +228,10 @@ def build_model(preset: Preset | str, verify: bool = True):
     """
     from safetensors.torch import load_file
 
+    from edgeden.core.precision import apply_threads
     from edgeden.models import create_arch
+
+    apply_threads()  # the CLI's --threads, now that PyTorch is loaded
 
     pr = get_preset(preset) if isinstance(preset, str) else preset
     wp = pr.weights_path
