@@ -214,11 +214,11 @@ def format_report(rep: dict[str, Any]) -> str:
                     if c.get("tiling")})
     lines = [f"{m['cpu']}, {m['threads']} thread(s), torch {m['torch']}, backend {'/'.join(be)}"
              + (f", {'/'.join(tiles)}" if tiles else "") + f"; dense 3x3 conv peak: {peak} GFLOP/s", ""]
-    lines.append(f"{'case':<22} {'preset':<11} {'MP':>5} {'start':>6} {'s/img':>6} {'MP/s':>6} "
+    lines.append(f"{'case':<22} {'preset':<11} {'MP':>5} {'start':>6} {'1st tile':>8} {'s/img':>6} {'MP/s':>6} "
                  f"{'net GF/s':>8} {'not-inf':>7} {'RSS MB':>7}")
     for c in rep["cases"]:
         lines.append(f"{c['case'][:22]:<22} {c['preset'][:11]:<11} {c['megapixels_each']:>5.1f} {c['startup_s']:>6.2f} "
-                     f"{c['per_image_s']:>6.2f} {c['mp_per_s']:>6.2f} {c['network_gflops'] or 0:>8.1f} "
+                     f"{c.get('first_tile_s', 0.0):>8.2f} {c['per_image_s']:>6.2f} {c['mp_per_s']:>6.2f} {c['network_gflops'] or 0:>8.1f} "
                      f"{100 * c['not_inference_share']:>6.0f}% {c['peak_rss_mb']:>7.0f}")
     lines.append("")
     lines.append("seconds per image by stage:")

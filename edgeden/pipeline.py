@@ -562,6 +562,7 @@ def write_file(w: FileWork, model: torch.nn.Module, preset: Preset, opts: Denois
         # binned first: a 24 MP render costs ~5 s at full size, a fraction of that binned.
         full = bool(outs.tiff) or classifier is not None or opts.preview_size <= 0
         f = 1 if full else max(1, min(max(raw.shape) // max(opts.preview_size, 256), 8))
+        f -= f % 2 if f > 2 else 0  # even: RGGB quads need no demosaic (a 42 MP raw: 2, not 3)
         crop = None if raw.default_crop is None else tuple(v // f for v in raw.default_crop)
         if outs.preview and opts.preview_compare:
             before = io.preview_pixels(render_packed_binned(packed, raw, pad, f), crop=crop,
