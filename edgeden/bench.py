@@ -170,12 +170,15 @@ def bench(files: list[Path] | None = None, synthetic: tuple[int, ...] = (24, 50)
         for mp in sorted(set(synthetic) | ({24} if folder else set())):
             say(f"writing a synthetic {mp} MP raw")
             made[mp] = make_synthetic_raw(work / f"synthetic_{mp}mp.dng", mp)
-        first = (list(files or []) + list(made.values()))[:1]
-        if first:  # a preset run by ONNX Runtime exports its graph once per install: not timed
-            from edgeden.pipeline import DenoiseOptions
-            from edgeden.runner import DenoiseRun
+        # a preset run by ONNX Runtime exports its graph once per install, before the cases
+        from edgeden.pipeline import DenoiseOptions
+        from edgeden.runner import DenoiseRun, onnx_network
 
-            DenoiseRun(DenoiseOptions(backend=backend), model=model).model_for(Path(first[0]))
+        warm = DenoiseRun(DenoiseOptions(backend=backend), model=model)
+        for f in list(files or []) + list(made.values()):
+            pr = warm.preset_for(Path(f))
+            if not pr.classifier and warm.backend(pr) == "onnxruntime":
+                onnx_network(pr)
         for f in files or []:
             say(f"case {f}")
             cases.append(run_case(Path(f).name, [Path(f)], model, threads, work, backend, tile=tile, overlap=overlap))

@@ -43,7 +43,9 @@ def onnx_network(preset: Preset) -> Any:
     exported them (no PyTorch imported), else built with PyTorch and exported now
     (:mod:`edgeden.models.onnx_backend`)."""
     from edgeden.models.onnx_backend import load_cached, to_onnxruntime
+    from edgeden.presets import check_weights
 
+    check_weights(preset)  # as build_model does: a missing or replaced weights file is an error
     key = f"{preset.name}-{preset.sha256[:16]}"
     bounds = preset.array["shot_bounds"] if preset.array else None
     net = load_cached(key, members=len(bounds) - 1 if bounds else 1, shot_bounds=bounds)

@@ -147,3 +147,35 @@ def test_numpy_and_tensor_paths_agree():
         assert isinstance(s, np.ndarray) and torch.is_tensor(st)
         np.testing.assert_array_equal(s, st.numpy())
         assert np.all((s >= np.minimum(x, den) - 1e-6) & (s <= np.maximum(x, den) + 1e-6))
+
+
+def test_cached_graphs_are_checked(tmp_path, tiny_presets, monkeypatch):
+    """A corrupt cached graph is exported again; a cached graph never stands in for a weights
+    file that is missing or replaced (its sha256 is checked, as build_model checks it)."""
+    import shutil
+
+    from edgeden.core.types import EdgedenError
+    from edgeden.models.onnx_backend import load_cached
+    from edgeden.presets import get_preset
+    from edgeden.runner import onnx_network
+
+    monkeypatch.setenv("EDGEDEN_CACHE", str(tmp_path / "cache"))
+    pr = get_preset("tiny-raw")
+    key = f"{pr.name}-{pr.sha256[:16]}"
+    assert load_cached(key) is None
+    net = onnx_network(pr)  # exports
+    graph = net.graph
+    assert load_cached(key) is not None
+    graph.write_bytes(b"not an onnx file")
+    assert load_cached(key) is None
+    x = np.random.default_rng(0).random((1, pr.spec.in_channels, 32, 32), dtype=np.float32)
+    y = onnx_network(pr)(x)  # exported again over the corrupt file
+    assert y.shape == (1, 4, 32, 32) and load_cached(key) is not None
+    with pytest.raises(ValueError):
+        load_cached(key, members=2)
+    local = tmp_path / "presets"
+    shutil.copytree(tiny_presets, local)
+    (local / "weights" / pr.weights_path.name).write_bytes(b"replaced")
+    monkeypatch.setenv("EDGEDEN_PRESET_PATH", str(local))
+    with pytest.raises(EdgedenError, match="sha256"):
+        onnx_network(get_preset("tiny-raw"))

@@ -18,8 +18,6 @@ wb (N, 3), ccm (N, 3, 3).
 """
 from __future__ import annotations
 
-import functools
-
 import numpy as np
 
 from edgeden.core.lazy import F, is_tensor, torch
@@ -109,16 +107,20 @@ def mosaic_rggb(rgb: torch.Tensor) -> torch.Tensor:
                         rgb[:, 1, 1::2, 0::2], rgb[:, 2, 1::2, 1::2]], 1)
 
 
-@functools.lru_cache(maxsize=1)
+_K_G_AT_RB = np.array([[0, 0, -1, 0, 0], [0, 0, 2, 0, 0], [-1, 2, 4, 2, -1],
+                       [0, 0, 2, 0, 0], [0, 0, -1, 0, 0]], dtype=np.float32) / 8
+_K_ROW = np.array([[0, 0, .5, 0, 0], [0, -1, 0, -1, 0], [-1, 4, 5, 4, -1],
+                   [0, -1, 0, -1, 0], [0, 0, .5, 0, 0]], dtype=np.float32) / 8
+_K_DIAG = np.array([[0, 0, -1.5, 0, 0], [0, 2, 0, 2, 0], [-1.5, 0, 6, 0, -1.5],
+                    [0, 2, 0, 2, 0], [0, 0, -1.5, 0, 0]], dtype=np.float32) / 8
+#: Malvar-He-Cutler's four 5x5 kernels (G at R/B, row, column, diagonal): (4, 1, 5, 5) float32.
+_MALVAR = np.ascontiguousarray(np.stack([_K_G_AT_RB, _K_ROW, _K_ROW.T, _K_DIAG])[:, None])
+
+
 def _malvar() -> "torch.Tensor":
-    """Malvar-He-Cutler's four 5x5 kernels (G at R/B, row, column, diagonal): (4, 1, 5, 5) float32."""
-    g_at_rb = torch.tensor([[0, 0, -1, 0, 0], [0, 0, 2, 0, 0], [-1, 2, 4, 2, -1],
-                            [0, 0, 2, 0, 0], [0, 0, -1, 0, 0]], dtype=torch.float32) / 8
-    row = torch.tensor([[0, 0, .5, 0, 0], [0, -1, 0, -1, 0], [-1, 4, 5, 4, -1],
-                        [0, -1, 0, -1, 0], [0, 0, .5, 0, 0]], dtype=torch.float32) / 8
-    diag = torch.tensor([[0, 0, -1.5, 0, 0], [0, 2, 0, 2, 0], [-1.5, 0, 6, 0, -1.5],
-                         [0, 2, 0, 2, 0], [0, 0, -1.5, 0, 0]], dtype=torch.float32) / 8
-    return torch.stack([g_at_rb, row, row.t().contiguous(), diag])[:, None]
+    """:data:`_MALVAR` as a tensor, made per call (a cached one made under inference mode could
+    not be used with autograd later)."""
+    return torch.from_numpy(_MALVAR)
 
 
 def _symmetric_pad(x: torch.Tensor, p: int) -> torch.Tensor:

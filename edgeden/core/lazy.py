@@ -27,7 +27,13 @@ class LazyModule:
         object.__setattr__(self, "_name", name)
 
     def __getattr__(self, attr: str) -> Any:
-        return getattr(importlib.import_module(self._name), attr)
+        first = "torch" not in sys.modules
+        mod = importlib.import_module(self._name)
+        if first and "torch" in sys.modules:  # the CLI's --threads, now that PyTorch is here
+            from edgeden.core.precision import apply_threads
+
+            apply_threads()
+        return getattr(mod, attr)
 
     def __repr__(self) -> str:
         return f"<lazy module {self._name!r}{' (imported)' if self._name in sys.modules else ''}>"

@@ -198,14 +198,17 @@ def to_onnxruntime(net: Any, in_channels: int, key: str, cache: Path | None = No
 
     def one(member: Any, i: int) -> OnnxNet:
         path = _graph_path(cache, key, i)
+        if path.is_file():
+            try:
+                return OnnxNet(path)
+            except ImportError:
+                raise
+            except Exception:  # noqa: BLE001 - ONNX Runtime cannot read the cached graph: export it again
+                pass
         try:
-            if not path.is_file():
-                export_graph(member, in_channels, path)
-            return OnnxNet(path)
+            export_graph(member, in_channels, path)
         except OSError:  # an unwritable cache: export into a temporary folder for this run
             path = export_graph(member, in_channels, Path(tempfile.mkdtemp(prefix="edgeden-onnx-")) / path.name)
-        except Exception:  # noqa: BLE001 - an unreadable cached graph: export it again over it
-            path = export_graph(member, in_channels, path)
         return OnnxNet(path)
 
     if hasattr(net, "members"):
@@ -218,6 +221,8 @@ def load_cached(key: str, members: int = 1, shot_bounds: Sequence[float] | None 
     """The network cached under ``key`` by :func:`to_onnxruntime` (``members`` graphs; a model
     array with ``shot_bounds`` when more than one), loaded without PyTorch; None when a graph
     is missing or ONNX Runtime cannot load it (then build it with :func:`to_onnxruntime`)."""
+    if members > 1 and shot_bounds is None:
+        raise ValueError("a model array's graphs need its shot_bounds")
     cache = cache or cache_dir()
     paths = [_graph_path(cache, key, i) for i in range(members)]
     if not all(p.is_file() for p in paths):

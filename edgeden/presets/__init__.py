@@ -220,6 +220,17 @@ def classifier_preset() -> Preset:
                        "see `edgeden models`")
 
 
+def check_weights(pr: Preset, verify: bool = True) -> Path:
+    """The preset's weights file, checked: EdgedenError when it is missing or (``verify``) its
+    sha256 differs from the preset's. Needs no PyTorch."""
+    wp = pr.weights_path
+    if not wp.exists():
+        raise EdgedenError(f"{wp}: weights for preset {pr.name!r} are missing")
+    if verify and sha256_file(wp) != pr.sha256:
+        raise EdgedenError(f"{wp}: sha256 does not match preset {pr.name!r} (corrupt or replaced weights file)")
+    return wp
+
+
 def build_model(preset: Preset | str, verify: bool = True):
     """The preset's network with its trained weights loaded, in eval mode (float32, CPU); for a
     model array preset an ``edgeden.models.array.SubrangeArray`` (``denoise_array`` selects).
@@ -234,11 +245,7 @@ def build_model(preset: Preset | str, verify: bool = True):
     apply_threads()  # the CLI's --threads, now that PyTorch is loaded
 
     pr = get_preset(preset) if isinstance(preset, str) else preset
-    wp = pr.weights_path
-    if not wp.exists():
-        raise EdgedenError(f"{wp}: weights for preset {pr.name!r} are missing")
-    if verify and sha256_file(wp) != pr.sha256:
-        raise EdgedenError(f"{wp}: sha256 does not match preset {pr.name!r} (corrupt or replaced weights file)")
+    wp = check_weights(pr, verify)
     def one():
         return create_arch(pr.arch, **pr.spec.arch_kwargs(), **pr.arch_args)
 
