@@ -5,9 +5,11 @@ ONNX Runtime 1.32 beats PyTorch 2.13 for every shipped raw network (tsdn 1.56 s 
 fanet-nsma 0.54 vs 0.96, scaoed-lite 2.37 vs 2.48), and on Kodak24 through the tiled path for
 unet-m-srgb (46.5 s vs 48.9 s, identical PSNR). End to end on 24 / 50 MP raws (`edgeden bench`,
 docs/benchmarks.md), with ORT's memory pattern off (border tiles change shape; with it on, tsdn
-took 40.5 s of inference per 24 MP): tsdn 33.2 vs 32.1 s (slower), fanet-nsma 13.2 vs 17.7 s
-(1.34x; 1.6x at 50 MP). So ``auto`` follows each preset's measured ``backend`` field: ONNX
-Runtime for fanet-nsma, PyTorch for the others.
+took 40.5 s of inference per 24 MP): fanet-nsma 13.2 vs 17.7 s (1.34x; 1.6x at 50 MP); tsdn
+33.2 vs 32.1 s then (2026-12-03, tile overlap 32), and since the pipeline around the network is
+numpy (2026-12-07, overlap 16) 19.2-20.0 vs 22.0-24.6 s at one thread, 10.6-11.7 vs 12.0-12.7 s
+at two, plus 2 s less start-up. So ``auto`` follows each preset's measured ``backend`` field:
+ONNX Runtime for tsdn and fanet-nsma, PyTorch for the others.
 
 Outputs agree with PyTorch's to float rounding, except next to an image edge whose size is not
 a multiple of 16: the graph pads to 16, a network in PyTorch to its own multiple (8 for UNet-M),
