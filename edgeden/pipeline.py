@@ -251,10 +251,10 @@ def render_packed_binned(packed: Any, raw: RawImage, pad: Any, factor: int, stri
     grid) the planes are binned by ``factor`` (same-colour sites averaged, so the mosaic stays
     a mosaic) and demosaiced.
     """
-    if (factor <= 1 or factor % 2 or (pad is not None and any(pad))) and not is_tensor(packed):
-        packed = torch.from_numpy(np.ascontiguousarray(packed))
     if factor <= 1:
         return render_packed(packed, raw, pad)
+    if (factor % 2 or (pad is not None and any(pad))) and not is_tensor(packed):
+        packed = torch.from_numpy(np.ascontiguousarray(packed))
     h, w = raw.shape
     top, left = (pad[0] // factor, pad[2] // factor) if pad is not None else (0, 0)
     if factor % 2 or (pad is not None and any(pad)):
@@ -307,7 +307,8 @@ def _tone_lut16() -> np.ndarray:
 
 
 def render_packed(packed: torch.Tensor, raw: RawImage, pad: Any = None, strip: int = 64) -> np.ndarray:
-    """Minimal-ISP render of packed RGGB (1, 4, h, w) -> (H, W, 3) uint16 sRGB (0..65535).
+    """Minimal-ISP render of packed RGGB (1, 4, h, w) float32 (tensor, or numpy array: rendered
+    without PyTorch) -> (H, W, 3) uint16 sRGB (0..65535).
 
     ``pad`` (from :func:`raw_to_packed`) crops the unification padding, so the render has the
     raw's own size (H, W); without it the render is (2h, 2w). Rendered in strips of ``strip``
@@ -316,17 +317,22 @@ def render_packed(packed: torch.Tensor, raw: RawImage, pad: Any = None, strip: i
     """
     from edgeden.io import quantise
 
-    wb = torch.as_tensor(raw.wb_rgb, dtype=torch.float32)
-    ccm = torch.as_tensor(raw.cam_to_srgb, dtype=torch.float32)
+    tensor = is_tensor(packed)
+    wb = np.asarray(raw.wb_rgb, dtype=np.float32)
+    ccm = np.asarray(raw.cam_to_srgb, dtype=np.float32)
+    if tensor:
+        wb, ccm = torch.from_numpy(wb), torch.from_numpy(ccm)
     h, w = packed.shape[-2:]
     out = np.empty((2 * h, 2 * w, 3), dtype=np.uint16)
     margin = 2  # packed rows; Malvar's 5x5 kernels need 2 mosaic rows = 1 packed row
     for y0 in range(0, h, strip):
         y1 = min(h, y0 + strip)
         a, b = max(0, y0 - margin), min(h, y1 + margin)
-        srgb = isp.process(packed[..., a:b, :].clamp(0, 1), wb, ccm, tone=True)[0]
+        part = packed[..., a:b, :]
+        srgb = isp.process(part.clamp(0, 1) if tensor else np.clip(part, 0, 1), wb, ccm, tone=True)[0]
         top = 2 * (y0 - a)
-        out[2 * y0: 2 * y1] = quantise(srgb[:, top: top + 2 * (y1 - y0)].permute(1, 2, 0).numpy(), 16)
+        srgb = srgb[:, top: top + 2 * (y1 - y0)]
+        out[2 * y0: 2 * y1] = quantise((srgb.permute(1, 2, 0).numpy() if tensor else srgb.transpose(1, 2, 0)), 16)
     if pad is not None:
         top, bottom, left, right = pad
         out = out[top: 2 * h - bottom, left: 2 * w - right]

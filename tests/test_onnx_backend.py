@@ -109,6 +109,11 @@ def test_cached_graph_runs_a_raw_batch_without_torch(tmp_path, tiny_presets, mon
     side = json.loads((tmp_path / "second" / "a.dng.json").read_text())
     assert side["backend"] == "onnxruntime" and side["precision"] == "fp32"
     assert (tmp_path / "first" / "a.dng").read_bytes() == (tmp_path / "second" / "a.dng").read_bytes()
+    # a raw too small to bin its preview renders in full, in numpy too (the Malvar demosaic)
+    p = subprocess.run([sys.executable, "-c", code, *args[:-2], "-o", str(tmp_path / "third")], capture_output=True,
+                       text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    assert "TORCH False" in p.stdout and (tmp_path / "third" / "a.dng.preview.jpg").stat().st_size > 0
 
 
 def test_numpy_and_tensor_paths_agree():

@@ -69,13 +69,19 @@ def inverse_smoothstep(y: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- helpers
 def _wb(wb, n: int, like: torch.Tensor) -> torch.Tensor:
-    """Gains -> (N, 3) tensor."""
+    """Gains -> (N, 3) tensor (numpy array when ``like`` is one)."""
+    if not is_tensor(like):
+        a = np.asarray(wb, dtype=like.dtype)
+        return np.broadcast_to(a, (n, 3)) if a.ndim == 1 else a
     t = torch.as_tensor(wb, dtype=like.dtype, device=like.device)
     return t.expand(n, 3) if t.ndim == 1 else t
 
 
 def _ccm(ccm, n: int, like: torch.Tensor) -> torch.Tensor:
-    """Matrix -> (N, 3, 3) tensor."""
+    """Matrix -> (N, 3, 3) tensor (numpy array when ``like`` is one)."""
+    if not is_tensor(like):
+        a = np.asarray(ccm, dtype=like.dtype)
+        return np.broadcast_to(a, (n, 3, 3)) if a.ndim == 2 else a
     t = torch.as_tensor(ccm, dtype=like.dtype, device=like.device)
     return t.expand(n, 3, 3) if t.ndim == 2 else t
 
@@ -83,14 +89,20 @@ def _ccm(ccm, n: int, like: torch.Tensor) -> torch.Tensor:
 def apply_ccm(img: torch.Tensor, ccm) -> torch.Tensor:
     """Per-pixel 3x3 colour matrix: out[c] = sum_k ccm[c, k] * img[k].
 
-    img: (N, 3, H, W) float32; ccm: (3, 3) or (N, 3, 3). Returns (N, 3, H, W).
+    img: (N, 3, H, W) float32 (tensor or numpy array); ccm: (3, 3) or (N, 3, 3). Returns
+    (N, 3, H, W) of img's kind.
     """
     m = _ccm(ccm, img.shape[0], img)
+    if not is_tensor(img):
+        return np.einsum("nck,nkhw->nchw", m, img)
     return torch.einsum("nck,nkhw->nchw", m, img)
 
 
 def packed_gains(wb) -> torch.Tensor:
-    """(R, G, B) gains (3,) or (N, 3) -> per packed plane (R, G1, G2, B): (4,) or (N, 4)."""
+    """(R, G, B) gains (3,) or (N, 3) -> per packed plane (R, G1, G2, B): (4,) or (N, 4)
+    (a numpy array when ``wb`` is one)."""
+    if isinstance(wb, np.ndarray):
+        return wb[..., [0, 1, 1, 2]]
     t = torch.as_tensor(wb, dtype=torch.float32)
     return t[..., [0, 1, 1, 2]]
 
@@ -117,6 +129,20 @@ _K_DIAG = np.array([[0, 0, -1.5, 0, 0], [0, 2, 0, 2, 0], [-1.5, 0, 6, 0, -1.5],
 _MALVAR = np.ascontiguousarray(np.stack([_K_G_AT_RB, _K_ROW, _K_ROW.T, _K_DIAG])[:, None])
 
 
+def _correlate5(padded: np.ndarray, kernels: np.ndarray) -> np.ndarray:
+    """(N, H + 4, W + 4) float32 correlated with each of (K, 5, 5) kernels (valid region):
+    (N, K, H, W), as ``F.conv2d`` computes it (sums of the shifted image over nonzero taps)."""
+    n, hp, wp = padded.shape
+    h, w = hp - 4, wp - 4
+    out = np.zeros((n, len(kernels), h, w), dtype=np.float32)
+    tmp = np.empty((n, h, w), dtype=np.float32)
+    for k, ker in enumerate(kernels):
+        for dy, dx in zip(*np.nonzero(ker)):
+            np.multiply(padded[:, dy: dy + h, dx: dx + w], ker[dy, dx], out=tmp)
+            out[:, k] += tmp
+    return out
+
+
 def _malvar() -> "torch.Tensor":
     """:data:`_MALVAR` as a tensor, made per call (a cached one made under inference mode could
     not be used with autograd later)."""
@@ -137,18 +163,26 @@ def _symmetric_pad(x: torch.Tensor, p: int) -> torch.Tensor:
 def demosaic_rggb(packed: torch.Tensor) -> torch.Tensor:
     """Malvar-He-Cutler (2004) demosaic of packed RGGB.
 
-    packed: (N, 4, h, w) float32 (h, w >= 2). Returns (N, 3, 2h, 2w) float32 RGB, not clipped.
-    Same result as ``colour_demosaicing.demosaicing_CFA_Bayer_Malvar2004`` (symmetric edge
-    handling), computed with one batched convolution.
+    packed: (N, 4, h, w) float32 (h, w >= 2), a tensor (one batched convolution) or a numpy
+    array (the same kernels as shifted sums; equal to float rounding). Returns (N, 3, 2h, 2w)
+    float32 RGB of packed's kind, not clipped. Same result as
+    ``colour_demosaicing.demosaicing_CFA_Bayer_Malvar2004`` (symmetric edge handling).
     """
-    from edgeden.core.bayer import unpack_rggb
-
     n, _, h, w = packed.shape
-    m = unpack_rggb(packed).reshape(n, 1, 2 * h, 2 * w)
-    f = F.conv2d(_symmetric_pad(m, 2), _malvar().to(m.dtype))  # (N, 4, 2h, 2w)
+    if is_tensor(packed):
+        from edgeden.core.bayer import unpack_rggb
+
+        m = unpack_rggb(packed).reshape(n, 1, 2 * h, 2 * w)
+        f = F.conv2d(_symmetric_pad(m, 2), _malvar().to(m.dtype))  # (N, 4, 2h, 2w)
+        mm = m[:, 0]
+        out = torch.empty(n, 3, 2 * h, 2 * w, dtype=m.dtype)
+    else:
+        mm = np.empty((n, 2 * h, 2 * w), dtype=np.float32)
+        for i, (r, c) in enumerate(((0, 0), (0, 1), (1, 0), (1, 1))):  # R, G1, G2, B
+            mm[:, r::2, c::2] = packed[:, i]
+        f = _correlate5(np.pad(mm, ((0, 0), (2, 2), (2, 2)), mode="symmetric"), _MALVAR[:, 0])
+        out = np.empty((n, 3, 2 * h, 2 * w), dtype=np.float32)
     g_rb, row, col, diag = f[:, 0], f[:, 1], f[:, 2], f[:, 3]
-    mm = m[:, 0]
-    out = torch.empty(n, 3, 2 * h, 2 * w, dtype=m.dtype)
     r, g, b = out[:, 0], out[:, 1], out[:, 2]
     # R site (even, even)
     r[:, 0::2, 0::2] = mm[:, 0::2, 0::2]
@@ -171,6 +205,10 @@ def demosaic_rggb(packed: torch.Tensor) -> torch.Tensor:
 
 # --------------------------------------------------------------------------- forward ISP
 def _finish(lin_wb: torch.Tensor, ccm, tone: bool) -> torch.Tensor:
+    if not is_tensor(lin_wb):
+        x = np.clip(apply_ccm(np.clip(lin_wb, 0, 1), ccm), 0, 1)
+        x = gamma_compress(x)
+        return smoothstep(x) if tone else x
     x = apply_ccm(lin_wb.clamp(0, 1), ccm).clamp(0, 1)
     x = gamma_compress(x)
     return smoothstep(x) if tone else x
@@ -180,15 +218,19 @@ def process(packed: torch.Tensor, wb, ccm, tone: bool = True) -> torch.Tensor:
     """Render packed RGGB raw to sRGB: gains -> demosaic -> matrix -> gamma -> tone.
 
     Args:
-        packed: (N, 4, h, w) float32 linear raw in [0, 1] (black/white normalised).
+        packed: (N, 4, h, w) float32 linear raw in [0, 1] (black/white normalised), a tensor or
+            a numpy array (rendered in numpy, without PyTorch).
         wb: (3,) or (N, 3) gains (R, G, B), G = 1 (the file's as-shot white balance).
         ccm: (3, 3) or (N, 3, 3) white-balanced camera RGB -> linear sRGB.
         tone: apply the smoothstep tone curve (UPI's forward ISP does; previews look better).
     Returns:
-        (N, 3, 2h, 2w) float32 sRGB in [0, 1].
+        (N, 3, 2h, 2w) float32 sRGB in [0, 1], of packed's kind.
     """
-    g = packed_gains(_wb(wb, packed.shape[0], packed)).to(packed.dtype)
-    lin = (packed * g.view(-1, 4, 1, 1)).clamp(0, 1)
+    g = packed_gains(_wb(wb, packed.shape[0], packed))
+    if not is_tensor(packed):  # numpy in, numpy out
+        lin = np.clip(packed * g.reshape(-1, 4, 1, 1), 0, 1)
+        return _finish(demosaic_rggb(lin), ccm, tone)
+    lin = (packed * g.to(packed.dtype).view(-1, 4, 1, 1)).clamp(0, 1)
     return _finish(demosaic_rggb(lin), ccm, tone)
 
 

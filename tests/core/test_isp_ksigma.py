@@ -67,6 +67,18 @@ def test_demosaic_matches_colour_demosaicing_malvar():
     ours = isp.demosaic_rggb(p)[0].permute(1, 2, 0).numpy()
     ref = demosaicing_CFA_Bayer_Malvar2004(unpack_rggb(p[0]).numpy().astype(np.float64), "RGGB")
     assert np.abs(ours - ref).max() < 1e-5
+    mine = isp.demosaic_rggb(p.numpy())  # numpy in (runs without PyTorch): numpy out, the same
+    assert isinstance(mine, np.ndarray) and mine.dtype == np.float32
+    assert np.abs(mine[0].transpose(1, 2, 0) - ref).max() < 1e-5
+
+
+def test_process_numpy_equals_tensor():
+    p = torch.rand(1, 4, 12, 10, generator=torch.Generator().manual_seed(3))
+    wb, ccm = [2.0, 1.0, 1.6], [[1.5, -0.4, -0.1], [-0.2, 1.4, -0.2], [0.0, -0.5, 1.5]]
+    for tone in (True, False):
+        a = isp.process(p.numpy(), np.float32(wb), np.float32(ccm), tone=tone)
+        b = isp.process(p, wb, ccm, tone=tone).numpy()
+        assert isinstance(a, np.ndarray) and a.dtype == np.float32 and np.abs(a - b).max() < 1e-6
 
 
 def test_demosaic_recovers_smooth_image():
