@@ -39,19 +39,31 @@ from edgeden.presets import (
 
 
 def onnx_network(preset: Preset) -> Any:
-    """The preset's network run by ONNX Runtime: its graphs from the cache when an earlier run
-    exported them (no PyTorch imported), else built with PyTorch and exported now
-    (:mod:`edgeden.models.onnx_backend`)."""
-    from edgeden.models.onnx_backend import load_cached, to_onnxruntime
+    """The preset's network run by ONNX Runtime (:mod:`edgeden.models.onnx_backend`): each graph
+    (a model array's member when an image first needs it) from the cache an earlier run filled,
+    without PyTorch, else built with PyTorch (once per run) and exported now. The weights file
+    is checked first, as :func:`build_model` checks it."""
+    import functools
+
+    from edgeden.models.onnx_backend import OnnxArray, cached_or_exported
     from edgeden.presets import check_weights
 
-    check_weights(preset)  # as build_model does: a missing or replaced weights file is an error
+    check_weights(preset)  # a missing or replaced weights file is an error, cached graph or not
     key = f"{preset.name}-{preset.sha256[:16]}"
-    bounds = preset.array["shot_bounds"] if preset.array else None
-    net = load_cached(key, members=len(bounds) - 1 if bounds else 1, shot_bounds=bounds)
-    if net is None:
-        net = to_onnxruntime(build_model(preset), preset.spec.in_channels, key)
-    return net
+    built: list[Any] = []
+
+    def member(i: int) -> Any:
+        if not built:
+            built.append(build_model(preset, verify=False))
+        net = built[0]
+        return net.members[i] if hasattr(net, "members") else net
+
+    cin = preset.spec.in_channels
+    if preset.array:
+        bounds = preset.array["shot_bounds"]
+        return OnnxArray([functools.partial(cached_or_exported, key, i, cin, member) for i in range(len(bounds) - 1)],
+                         bounds)
+    return cached_or_exported(key, 0, cin, member)
 
 
 class DenoiseRun:

@@ -18,26 +18,28 @@ so the last few rows or columns can differ slightly (KDC test: mean 0.08, max 14
 An exported graph is cached as ``<cache>/onnx/<preset>-<sha256[:16]>-m<i>-torch<v>.onnx``
 (``$EDGEDEN_CACHE``, else ``$XDG_CACHE_HOME/edgeden``, else ``~/.cache/edgeden``), written
 atomically, so only the first run pays the export (a few seconds, with PyTorch). Later runs load
-the cached graphs without importing PyTorch at all (:func:`load_cached`): with the numpy
+the cached graphs without importing PyTorch at all (:func:`cached_or_exported`; a model array
+exports and loads only the members its images use): with the numpy
 pipeline around the network (``edgeden.pipeline``) a raw run never imports it, which saves
 the 2-3 s ``import torch`` takes here. Only safetensors weights are ever read; an ONNX file
 holds no code.
 """
 from __future__ import annotations
 
+import functools
 import os
 import tempfile
 import warnings
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
 from edgeden.core.lazy import is_tensor, torch
 
-__all__ = ["BACKENDS", "resolve_backend", "OnnxNet", "OnnxArray", "to_onnxruntime", "load_cached", "cache_dir",
-           "is_onnx", "describe"]
+__all__ = ["BACKENDS", "resolve_backend", "OnnxNet", "OnnxArray", "to_onnxruntime", "cached_or_exported",
+           "cache_dir", "is_onnx", "describe"]
 
 BACKENDS = ("auto", "torch", "onnxruntime")
 #: Input height and width of exported graphs are padded to a multiple of this.
@@ -165,13 +167,25 @@ class OnnxNet:
 
 class OnnxArray:
     """A noise subrange model array (``edgeden.models.array.SubrangeArray``) run by ONNX Runtime:
-    ``members`` (one :class:`OnnxNet` each), ``shot_bounds``, ``select(shot, read)`` picks the
-    member ``net(x)`` runs (shapes as :class:`OnnxNet`)."""
+    ``select(shot, read)`` picks the member ``net(x)`` runs (shapes as :class:`OnnxNet`).
+    members: one :class:`OnnxNet` each, or a callable making it, called when the member is first
+    used (an image only ever needs one: the others are neither exported nor loaded)."""
 
-    def __init__(self, members: Sequence[OnnxNet], shot_bounds: Sequence[float]):
-        self.members = list(members)
+    def __init__(self, members: Sequence[OnnxNet | Callable[[], OnnxNet]], shot_bounds: Sequence[float]):
+        self._members = list(members)
         self.shot_bounds = [float(b) for b in shot_bounds]
         self.index = 0
+
+    def member(self, i: int) -> OnnxNet:
+        """Member ``i``, made now if it was not yet."""
+        if not isinstance(self._members[i], OnnxNet):
+            self._members[i] = self._members[i]()
+        return self._members[i]
+
+    @property
+    def members(self) -> list[OnnxNet]:
+        """Every member (makes those not yet made)."""
+        return [self.member(i) for i in range(len(self._members))]
 
     def member_for(self, shot: float, read: float = 0.0) -> int:
         from edgeden.core.noise import subrange_index
@@ -183,7 +197,7 @@ class OnnxArray:
         return self.index
 
     def __call__(self, x: Any) -> Any:
-        return self.members[self.index](x)
+        return self.member(self.index)(x)
 
     forward = __call__
 
@@ -192,48 +206,35 @@ def _graph_path(cache: Path, key: str, i: int) -> Path:
     return cache / f"{key}-m{i}-{_torch_tag()}.onnx"
 
 
+def cached_or_exported(key: str, i: int, in_channels: int, build: Callable[[int], Any],
+                       cache: Path | None = None) -> OnnxNet:
+    """Graph ``i`` under ``key`` from the cache (no PyTorch needed), else ``build(i)`` (the torch
+    module of member i) exported into it first; into a temporary folder when the cache is not
+    writable; exported again over a cached file ONNX Runtime cannot read."""
+    path = _graph_path(cache or cache_dir(), key, i)
+    if path.is_file():
+        try:
+            return OnnxNet(path)
+        except ImportError:
+            raise
+        except Exception:  # noqa: BLE001 - ONNX Runtime cannot read the cached graph: export it again
+            pass
+    member = build(i)
+    try:
+        export_graph(member, in_channels, path)
+    except OSError:  # an unwritable cache: export into a temporary folder for this run
+        path = export_graph(member, in_channels, Path(tempfile.mkdtemp(prefix="edgeden-onnx-")) / path.name)
+    return OnnxNet(path)
+
+
 def to_onnxruntime(net: Any, in_channels: int, key: str, cache: Path | None = None) -> OnnxNet | OnnxArray:
     """``net`` (a torch module, or a model array's members) run by ONNX Runtime: an
-    :class:`OnnxNet`, or an :class:`OnnxArray` with ``net``'s ``shot_bounds``; each graph is
-    exported to the cache under ``key`` unless it is there."""
-    cache = cache or cache_dir()
-
-    def one(member: Any, i: int) -> OnnxNet:
-        path = _graph_path(cache, key, i)
-        if path.is_file():
-            try:
-                return OnnxNet(path)
-            except ImportError:
-                raise
-            except Exception:  # noqa: BLE001 - ONNX Runtime cannot read the cached graph: export it again
-                pass
-        try:
-            export_graph(member, in_channels, path)
-        except OSError:  # an unwritable cache: export into a temporary folder for this run
-            path = export_graph(member, in_channels, Path(tempfile.mkdtemp(prefix="edgeden-onnx-")) / path.name)
-        return OnnxNet(path)
-
+    :class:`OnnxNet`, or an :class:`OnnxArray` with ``net``'s ``shot_bounds`` whose members are
+    exported (to the cache under ``key``, unless there) when first used."""
     if hasattr(net, "members"):
-        return OnnxArray([one(m, i) for i, m in enumerate(net.members)], net.shot_bounds)
-    return one(net, 0)
-
-
-def load_cached(key: str, members: int = 1, shot_bounds: Sequence[float] | None = None,
-                cache: Path | None = None) -> OnnxNet | OnnxArray | None:
-    """The network cached under ``key`` by :func:`to_onnxruntime` (``members`` graphs; a model
-    array with ``shot_bounds`` when more than one), loaded without PyTorch; None when a graph
-    is missing or ONNX Runtime cannot load it (then build it with :func:`to_onnxruntime`)."""
-    if members > 1 and shot_bounds is None:
-        raise ValueError("a model array's graphs need its shot_bounds")
-    cache = cache or cache_dir()
-    paths = [_graph_path(cache, key, i) for i in range(members)]
-    if not all(p.is_file() for p in paths):
-        return None
-    try:
-        nets = [OnnxNet(p) for p in paths]
-    except Exception:  # noqa: BLE001 - corrupt or foreign file: the caller exports it again
-        return None
-    return OnnxArray(nets, shot_bounds) if members > 1 or shot_bounds is not None else nets[0]
+        return OnnxArray([functools.partial(cached_or_exported, key, i, in_channels, lambda j: net.members[j], cache)
+                          for i in range(len(net.members))], net.shot_bounds)
+    return cached_or_exported(key, 0, in_channels, lambda j: net, cache)
 
 
 def is_onnx(net: Any) -> bool:
