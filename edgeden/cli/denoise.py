@@ -51,7 +51,7 @@ def denoise(
                                                    "Default: the preset's.")] = None,
     threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads (default: all cores).")] = None,
     backend: Annotated[str, typer.Option("--backend", help="Inference engine: auto (what each preset measured "
-                       "faster end to end: ONNX Runtime for the raw presets tsdn and fanet-nsma where installed and "
+                       "faster end to end: ONNX Runtime for the raw presets tsdn, fanet-nsma and scaoed-lite where installed and "
                        "inference is fp32, PyTorch for the rest), torch or onnxruntime (extra 'onnx').")] = "auto",
     precision: Annotated[str, typer.Option("--precision", help="auto (bf16 where the CPU has native bf16, "
                                            "else fp32), fp32 or bf16.")] = "auto",

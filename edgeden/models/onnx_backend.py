@@ -8,8 +8,9 @@ docs/benchmarks.md), with ORT's memory pattern off (border tiles change shape; w
 took 40.5 s of inference per 24 MP): fanet-nsma 13.2 vs 17.7 s (1.34x; 1.6x at 50 MP); tsdn
 33.2 vs 32.1 s then (2026-12-03, tile overlap 32), and since the pipeline around the network is
 numpy (2026-12-07, overlap 16) 19.2-20.0 vs 22.0-24.6 s at one thread, 10.6-11.7 vs 12.0-12.7 s
-at two, plus 2 s less start-up. So ``auto`` follows each preset's measured ``backend`` field:
-ONNX Runtime for tsdn and fanet-nsma, PyTorch for the others.
+at two, plus 2 s less start-up; scaoed-lite 36.3-39.2 vs 45.0-45.5 s at one thread. So
+``auto`` follows each preset's measured ``backend`` field: ONNX Runtime for the raw presets,
+PyTorch for the others.
 
 Outputs agree with PyTorch's to float rounding, except next to an image edge whose size is not
 a multiple of 16: the graph pads to 16, a network in PyTorch to its own multiple (8 for UNet-M),
