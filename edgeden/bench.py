@@ -48,20 +48,23 @@ preset, net = run.model_for(Path(files[0]))
 t_ready = time.time()
 batch = [Job(Path(f), Path(out) / f"{i:03d}_{Path(f).name if kind != 'raw' else Path(f).stem + '.dng'}")
          for i, f in enumerate(files)]
-rows, started = [], {}
+rows, started, first_done = [], {}, []
+def tile_done(*_):
+    if not first_done:
+        first_done.append(time.time() - t_start)
 def record(job, r):
     rows.append({"file": str(job.input), "megapixels": r.megapixels, "wall_s": time.time() - started[job.input],
                  "stages_s": {k: round(v, 4) for k, v in r.timings.items()},
                  "first_tile_s": started[job.input] - t_start + sum(r.timings.get(k, 0.0) for k in ("read", "pack", "noise"))})
 t_batch = time.time()
 if jobs > 1 and len(batch) > 1:
-    (read, infer, write), close = run.steps(on_result=record)
+    (read, infer, write), close = run.steps(on_result=record, on_tile=tile_done)
     steps = [lambda j, s: (started.__setitem__(j.input, time.time()), read(j, s))[1], infer, write]
     rep = run_jobs_staged(batch, steps, lambda j: False, close, debug=True, depth=jobs)
 else:
     def process(j):
         started[j.input] = time.time()
-        r = run.process(j)
+        r = run.process(j, on_tile=tile_done)
         record(j, r)
         return r.megapixels
     rep = run_jobs(batch, process, lambda j: False, debug=True)
@@ -73,6 +76,7 @@ print(json.dumps({"import_s": t_import - t_start, "startup_s": t_ready - t_start
                   "tiling": {"tile": run.opts.tile if run.opts.tile is not None else preset.tile,
                              "overlap": run.opts.overlap if run.opts.overlap is not None else preset.overlap},
                   "backend": __import__("edgeden.models.onnx_backend", fromlist=["x"]).describe(net),
+                  "first_tile_done_s": first_done[0] if first_done else None,
                   "torch_imported": "torch" in sys.modules}))
 """
 
@@ -98,7 +102,8 @@ def run_case(name: str, files: list[Path], model: str | None, threads: int, work
     """Denoise ``files`` in one fresh process, as ``edgeden denoise --jobs JOBS`` runs a batch;
     returns the case's measurements (see module doc). per_image_s is the batch's wall time per
     image (with files in flight a file's own wall time overlaps its neighbours'); first_tile_s
-    the time from the launch to the first file's inference (start-up, decode, pack, noise);
+    the time from the launch to the first file's inference (start-up, decode, pack, noise; a
+    model array's member is opened inside inference), first_tile_done_s to its first tile's end;
     torch_imported whether the process imported PyTorch. tile, overlap: as ``denoise
     --tile/--overlap`` (None: the preset's)."""
     tiling = {k: v for k, v in (("tile", tile), ("overlap", overlap)) if v is not None}
@@ -126,6 +131,7 @@ def run_case(name: str, files: list[Path], model: str | None, threads: int, work
         "case": name, "preset": r["preset"], "images": len(r["files"]), "megapixels_each": round(mean_mp, 2),
         "wall_s": round(wall, 2), "startup_s": round(r["startup_s"], 2), "import_s": round(r["import_s"], 2),
         "first_tile_s": round(r["files"][0]["first_tile_s"], 2), "torch_imported": r.get("torch_imported"),
+        "first_tile_done_s": round(r["first_tile_done_s"], 2) if r.get("first_tile_done_s") else None,
         "jobs": jobs, "per_image_s": round(r["batch_s"] / len(r["files"]), 2),
         "file_wall_s": round(sum(per_file) / len(per_file), 2),
         "stages_s": {k: round(v, 3) for k, v in stages.items()},

@@ -51,10 +51,12 @@ def onnx_network(preset: Preset) -> Any:
     check_weights(preset)  # a missing or replaced weights file is an error, cached graph or not
     key = f"{preset.name}-{preset.sha256[:16]}"
     built: list[Any] = []
+    lock = threading.Lock()
 
     def member(i: int) -> Any:
-        if not built:
-            built.append(build_model(preset, verify=False))
+        with lock:  # built once, with its sha256 checked again (it may be minutes later)
+            if not built:
+                built.append(build_model(preset))
         net = built[0]
         return net.members[i] if hasattr(net, "members") else net
 

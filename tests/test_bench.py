@@ -26,7 +26,8 @@ def test_case_reports_stages_startup_and_rss(tmp_path, tiny_presets):
     for k in ("read", "pack", "noise", "inference", "unpack", "render", "dng_encode", "preview", "sidecar", "total"):
         assert c["stages_s"][k] >= 0, k
     assert 0 < c["startup_s"] < c["wall_s"] and c["peak_rss_mb"] > 50 and 0 <= c["not_inference_share"] <= 1
-    assert c["startup_s"] < c["first_tile_s"] < c["wall_s"] and c["torch_imported"] is True  # a PyTorch network
+    assert c["startup_s"] < c["first_tile_s"] < c["first_tile_done_s"] < c["wall_s"]
+    assert c["torch_imported"] is True  # a PyTorch network
     rep = {"machine": {"cpu": "x", "threads": 1, "torch": "t"}, "conv_peak_gflops": {"fp32": 10.0}, "cases": [c]}
     text = format_report(rep)
     assert "two" in text and "dng_encod" in text and "1st tile" in text

@@ -102,7 +102,7 @@ def packed_gains(wb) -> torch.Tensor:
     """(R, G, B) gains (3,) or (N, 3) -> per packed plane (R, G1, G2, B): (4,) or (N, 4)
     (a numpy array when ``wb`` is one)."""
     if isinstance(wb, np.ndarray):
-        return wb[..., [0, 1, 1, 2]]
+        return wb.astype(np.float32, copy=False)[..., [0, 1, 1, 2]]
     t = torch.as_tensor(wb, dtype=torch.float32)
     return t[..., [0, 1, 1, 2]]
 
@@ -164,7 +164,7 @@ def demosaic_rggb(packed: torch.Tensor) -> torch.Tensor:
     """Malvar-He-Cutler (2004) demosaic of packed RGGB.
 
     packed: (N, 4, h, w) float32 (h, w >= 2), a tensor (one batched convolution) or a numpy
-    array (the same kernels as shifted sums; equal to float rounding). Returns (N, 3, 2h, 2w)
+    array (the same kernels as shifted sums in float32; equal to float rounding). Returns (N, 3, 2h, 2w)
     float32 RGB of packed's kind, not clipped. Same result as
     ``colour_demosaicing.demosaicing_CFA_Bayer_Malvar2004`` (symmetric edge handling).
     """

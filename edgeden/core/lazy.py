@@ -2,9 +2,9 @@
 
 ``import torch`` costs 2-3 s on the 2-core dev machine, more than decoding and packing a 24 MP
 raw. A preset run by ONNX Runtime from a cached graph needs no PyTorch at all (decode, pack,
-noise, tiles, unpack, DNG and preview are numpy), so the modules on that path name torch
-through :data:`torch` here: a stand-in whose first attribute access imports the real module.
-Code that only runs with PyTorch (training, the full-size ISP, models) imports it as usual.
+noise, tiles, unpack, DNG, renders and previews are numpy), so the modules on that path name
+torch through :data:`torch` here: a stand-in whose first attribute access imports the real
+module. Code that only runs with PyTorch (training, models, evaluation) imports it as usual.
 """
 from __future__ import annotations
 

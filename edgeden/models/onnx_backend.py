@@ -30,6 +30,7 @@ from __future__ import annotations
 import functools
 import os
 import tempfile
+import threading
 import warnings
 from importlib import metadata
 from pathlib import Path
@@ -176,12 +177,14 @@ class OnnxArray:
         self._members = list(members)
         self.shot_bounds = [float(b) for b in shot_bounds]
         self.index = 0
+        self._lock = threading.Lock()
 
     def member(self, i: int) -> OnnxNet:
-        """Member ``i``, made now if it was not yet."""
-        if not isinstance(self._members[i], OnnxNet):
-            self._members[i] = self._members[i]()
-        return self._members[i]
+        """Member ``i``, made now if it was not yet (once, whichever thread asks first)."""
+        with self._lock:
+            if not isinstance(self._members[i], OnnxNet):
+                self._members[i] = self._members[i]()
+            return self._members[i]
 
     @property
     def members(self) -> list[OnnxNet]:
