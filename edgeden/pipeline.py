@@ -271,8 +271,8 @@ def render_packed_binned(packed: Any, raw: RawImage, pad: Any, factor: int, stri
     for y0 in range(0, hq, strip):
         b = np.clip(q[:, y0: y0 + strip], 0, 1)  # as render_packed clamps the planes it demosaics
         lin = np.clip(np.stack([b[0], np.float32(0.5) * (b[1] + b[2]), b[3]]) * gains, 0, 1)
-        x = np.clip(np.nan_to_num(np.einsum("ck,khw->hwc", ccm, lin), nan=0.0), 0, 1)  # linear sRGB
-        out[y0: y0 + strip] = lut[(x * np.float32(65535.0) + np.float32(0.5)).astype(np.int32)]
+        x = np.clip(np.nan_to_num(isp.apply_ccm(lin[None], ccm)[0], nan=0.0), 0, 1)  # linear sRGB
+        out[y0: y0 + strip] = lut[(x.transpose(1, 2, 0) * np.float32(65535.0) + np.float32(0.5)).astype(np.int32)]
     return out[:h // factor, :w // factor]
 
 

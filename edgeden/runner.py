@@ -43,9 +43,7 @@ def onnx_network(preset: Preset) -> Any:
     (a model array's member when an image first needs it) from the cache an earlier run filled,
     without PyTorch, else built with PyTorch (once per run) and exported now. The weights file
     is checked first, as :func:`build_model` checks it."""
-    import functools
-
-    from edgeden.models.onnx_backend import OnnxArray, cached_or_exported
+    from edgeden.models import onnx_backend
     from edgeden.presets import check_weights
 
     check_weights(preset)  # a missing or replaced weights file is an error, cached graph or not
@@ -60,12 +58,8 @@ def onnx_network(preset: Preset) -> Any:
         net = built[0]
         return net.members[i] if hasattr(net, "members") else net
 
-    cin = preset.spec.in_channels
-    if preset.array:
-        bounds = preset.array["shot_bounds"]
-        return OnnxArray([functools.partial(cached_or_exported, key, i, cin, member) for i in range(len(bounds) - 1)],
-                         bounds)
-    return cached_or_exported(key, 0, cin, member)
+    bounds = preset.array["shot_bounds"] if preset.array else None
+    return onnx_backend.cached_network(key, preset.spec.in_channels, member, bounds)
 
 
 class DenoiseRun:

@@ -40,8 +40,8 @@ import numpy as np
 
 from edgeden.core.lazy import is_tensor, torch
 
-__all__ = ["BACKENDS", "resolve_backend", "OnnxNet", "OnnxArray", "to_onnxruntime", "cached_or_exported",
-           "cache_dir", "is_onnx", "describe"]
+__all__ = ["BACKENDS", "resolve_backend", "OnnxNet", "OnnxArray", "cached_network", "to_onnxruntime",
+           "cached_or_exported", "cache_dir", "is_onnx", "describe"]
 
 BACKENDS = ("auto", "torch", "onnxruntime")
 #: Input height and width of exported graphs are padded to a multiple of this.
@@ -164,8 +164,6 @@ class OnnxNet:
             return torch.from_numpy(np.ascontiguousarray(self.run(x.detach().float().cpu().numpy())))
         return self.run(x)
 
-    forward = __call__
-
 
 class OnnxArray:
     """A noise subrange model array (``edgeden.models.array.SubrangeArray``) run by ONNX Runtime:
@@ -203,8 +201,6 @@ class OnnxArray:
     def __call__(self, x: Any) -> Any:
         return self.member(self.index)(x)
 
-    forward = __call__
-
 
 def _graph_path(cache: Path, key: str, i: int) -> Path:
     return cache / f"{key}-m{i}-{_torch_tag()}.onnx"
@@ -231,14 +227,25 @@ def cached_or_exported(key: str, i: int, in_channels: int, build: Callable[[int]
     return OnnxNet(path)
 
 
+def cached_network(key: str, in_channels: int, build: Callable[[int], Any],
+                 shot_bounds: Sequence[float] | None = None, cache: Path | None = None) -> OnnxNet | OnnxArray:
+    """The network cached under ``key`` run by ONNX Runtime: an :class:`OnnxNet`, or with
+    ``shot_bounds`` (n + 1 values) an :class:`OnnxArray` of n members, each made by
+    :func:`cached_or_exported` when an image first needs it (``build(i)``: member i's torch
+    module, called only when its graph is not cached)."""
+    if shot_bounds is None:
+        return cached_or_exported(key, 0, in_channels, build, cache)
+    return OnnxArray([functools.partial(cached_or_exported, key, i, in_channels, build, cache)
+                      for i in range(len(shot_bounds) - 1)], shot_bounds)
+
+
 def to_onnxruntime(net: Any, in_channels: int, key: str, cache: Path | None = None) -> OnnxNet | OnnxArray:
     """``net`` (a torch module, or a model array's members) run by ONNX Runtime: an
     :class:`OnnxNet`, or an :class:`OnnxArray` with ``net``'s ``shot_bounds`` whose members are
     exported (to the cache under ``key``, unless there) when first used."""
-    if hasattr(net, "members"):
-        return OnnxArray([functools.partial(cached_or_exported, key, i, in_channels, lambda j: net.members[j], cache)
-                          for i in range(len(net.members))], net.shot_bounds)
-    return cached_or_exported(key, 0, in_channels, lambda j: net, cache)
+    array = hasattr(net, "members")
+    return cached_network(key, in_channels, (lambda i: net.members[i]) if array else (lambda i: net),
+                        net.shot_bounds if array else None, cache)
 
 
 def is_onnx(net: Any) -> bool:
