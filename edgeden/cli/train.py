@@ -12,7 +12,7 @@ def train_cmd(
     steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Total steps (default: the recipe's).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from OUT/NAME/state.safetensors.")] = False,
     out: Annotated[Path, typer.Option("--out", help="Folder for run outputs.")] = Path("runs"),
-    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads.")] = None,
+    threads: Annotated[Optional[int], typer.Option("--threads", min=1, help="CPU threads (default: the recipe's, else PyTorch's).")] = None,
 ) -> None:
     """Train a model from clean photographs with synthetic noise, as the recipe says."""
     import torch
@@ -25,7 +25,8 @@ def train_cmd(
         r = load_recipe(recipe)
     except (FileNotFoundError, ValueError) as e:
         fail(str(e))
-    if threads:
+    if threads:  # the command line wins over the recipe's own ``threads``
+        r.threads = threads
         torch.set_num_threads(threads)
     from rich.progress import (
         BarColumn,

@@ -69,6 +69,24 @@ def test_short_srgb_training_checkpoints_validates_and_resumes(tmp_path, photo_d
     assert read_meta(run2 / "state.safetensors")["step"] == 6
 
 
+def test_train_command_threads_option_wins_over_the_recipe(tmp_path, photo_dir):
+    """``edgeden train --threads N`` trains on N threads even where the recipe names its own."""
+    from typer.testing import CliRunner
+
+    from edgeden.cli import app
+
+    r = _recipe(tmp_path, photo_dir, name="threads", optim={"lr": 1e-3, "steps": 1, "warmup": 1})
+    before = torch.get_num_threads()
+    try:
+        res = CliRunner().invoke(app, ["train", str(tmp_path / "threads.yaml"), "--out", str(tmp_path / "runs"),
+                                       "--threads", "2"])
+    finally:
+        torch.set_num_threads(before)
+    assert res.exit_code == 0, res.output
+    start = json.loads((tmp_path / "runs" / r.name / "log.jsonl").read_text().splitlines()[0])
+    assert start["event"] == "start" and start["threads"] == 2
+
+
 class _Planted:
     """Unpickling this would create a file (what a planted checkpoint could do)."""
 
