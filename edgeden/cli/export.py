@@ -36,6 +36,8 @@ def export_cmd(
     append_eval: Annotated[Optional[Path], typer.Option("--append-eval", dir_okay=False, help="Instead of "
                                                         "exporting: append this `edgeden eval --json` result to "
                                                         "the card of --name.")] = None,
+    fp16: Annotated[bool, typer.Option("--fp16", help="Store the weights as float16 (half the file; the "
+                                       "card is measured on the stored file).")] = False,
     title: Annotated[str, typer.Option("--title", help="Section title with --append-eval.")] = "Beside BM3D (same run)",
 ) -> None:
     """Export a training run as a preset: weights into the package, the preset YAML (sha256, measured parameters and MACs/MP) and a model card from measurements only."""  # noqa: E501
@@ -68,7 +70,7 @@ def export_cmd(
                          noises=list(noise or []), limit=limit, tile=tile, overlap=overlap, compare_bm3d=bm3d,
                          weights=weights, joint=json.loads(joint.read_text()) if joint else None,
                          class_list=class_list, array_runs=list(array_run or []) or None, shot_bounds=bounds,
-                         photos=json.loads(photos.read_text()) if photos else None)
+                         photos=json.loads(photos.read_text()) if photos else None, fp16=fp16)
     try:
         typer.echo(export_run(opts))
     except (FileNotFoundError, ValueError) as e:

@@ -1,7 +1,7 @@
 """A training run as a *local* preset for measuring it before it is exported (not shipped).
 
     python lab/benchmarks/candidate_preset.py runs/NAME [--name NAME] [--dir lab/scratch/presets]
-        [--weights best|last] [--tile 1024] [--overlap 64]
+        [--weights best|last] [--tile 1024] [--overlap 64] [--fp16]
     EDGEDEN_PRESET_PATH=lab/scratch/presets edgeden eval NAME ...
 
 Writes DIR/NAME.yaml and DIR/weights/NAME.safetensors (the run's weights) with the run's input
@@ -26,12 +26,20 @@ def main() -> None:
     ap.add_argument("--weights", default="best", choices=("best", "last"))
     ap.add_argument("--tile", type=int, default=512)
     ap.add_argument("--overlap", type=int, default=32)
+    ap.add_argument("--fp16", action="store_true", help="store the weights as float16, as `edgeden export --fp16`")
     a = ap.parse_args()
     rec = json.loads((a.run / "recipe.json").read_text())
     name = a.name or f"cand-{rec['name']}"
     (a.dir / "weights").mkdir(parents=True, exist_ok=True)
     dst = a.dir / "weights" / f"{name}.safetensors"
-    shutil.copyfile(a.run / f"{a.weights}.safetensors", dst)
+    if a.fp16:
+        from safetensors.torch import load_file, save_file
+
+        from edgeden.training.export import half_weights
+
+        save_file(half_weights(load_file(str(a.run / f"{a.weights}.safetensors"))), str(dst))
+    else:
+        shutil.copyfile(a.run / f"{a.weights}.safetensors", dst)
     doc = {"name": name, "arch": rec["arch"], "arch_args": rec.get("arch_args") or {}, "domain": rec["domain"],
            "noise_map": bool(rec.get("noise_map")), "ksigma": bool(rec.get("ksigma")),
            "gain_target": rec.get("gain_target"), "weights": dst.name,

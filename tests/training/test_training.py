@@ -153,6 +153,34 @@ def test_export_writes_preset_card_and_loads(tmp_path, photo_dir, monkeypatch):
     reload_presets()
 
 
+def test_export_fp16_stores_half_weights_that_load_into_float32(tmp_path, photo_dir, monkeypatch):
+    """``--fp16``: the shipped file holds float16 tensors (about half the bytes) and the preset
+    builds a float32 network whose weights are the run's rounded to float16."""
+    from safetensors.torch import load_file
+
+    from edgeden.presets import build_model, get_preset, reload_presets
+    from edgeden.training.export import export
+
+    r = _recipe(tmp_path, photo_dir, name="tiny-half")
+    run = train(r, out_root=tmp_path / "runs")
+    dest = tmp_path / "presets"
+    export(run, "tiny-half", "test", [str(photo_dir)], ["awgn:25"], limit=1, tile=64, overlap=16, dest=dest, fp16=True)
+    stored = load_file(str(dest / "weights" / "tiny-half.safetensors"))
+    full = load_file(str(run / "best.safetensors"))
+    assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
+    assert (dest / "weights" / "tiny-half.safetensors").stat().st_size < 0.6 * (run / "best.safetensors").stat().st_size
+    monkeypatch.setenv("EDGEDEN_PRESET_PATH", str(dest))
+    reload_presets()
+    try:
+        net = build_model(get_preset("tiny-half"))  # sha256 of the stored file verified
+        for k, v in net.state_dict().items():
+            if v.is_floating_point():
+                assert v.dtype == torch.float32
+                assert torch.equal(v, full[k].to(torch.float16).float()), k
+    finally:
+        reload_presets()
+
+
 def _tiny_labelled(tmp_path):
     """A tiny CIFAR-like .npz, training labels sorted by class as in the shipped subset."""
     g = np.random.default_rng(0)
