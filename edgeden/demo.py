@@ -39,7 +39,8 @@ def make_noisy_raw(srgb_hwc: np.ndarray, shot: float, read: float | None = None,
 
     The photo is unprocessed with the ISP's typical camera (``DEFAULT_WB``, ``DEFAULT_CCM``),
     scaled by ``brightness``, mosaiced in pattern ``cfa``, given Poisson-Gaussian noise of
-    variance shot*x + read on [0, 1] data and stored as uint16 with ``black``/``white`` levels.
+    variance shot*x + read on [0, 1] data and stored as uint16 with ``black``/``white`` levels,
+    clipped to [0, white] as a sensor saturates (values below black, from read noise, are kept).
 
     Args:
         srgb_hwc: (H, W, 3) float sRGB in [0, 1] (odd sizes are cropped to even).
@@ -64,7 +65,7 @@ def make_noisy_raw(srgb_hwc: np.ndarray, shot: float, read: float | None = None,
         read = float(nm.upi_mean_read(torch.tensor(shot)))
     g = torch.Generator().manual_seed(seed)
     noisy = nm.add_poisson_gaussian(mosaic[None, None], torch.tensor([shot]), torch.tensor([read]), g)[0, 0]
-    u16 = np.clip(np.round(noisy.numpy() * (white - black) + black), 0, 65535).astype(np.uint16)
+    u16 = np.clip(np.round(noisy.numpy() * (white - black) + black), 0, white).astype(np.uint16)
     xyz_to_cam = isp.UPI_XYZ_TO_CAM.mean(0).astype(np.float32)
     raw = RawImage(mosaic_u16=u16, cfa=cfa, black_level=(float(black),) * 4, white_level=float(white),
                    wb_rgb=np.asarray(isp.DEFAULT_WB, np.float32), cam_to_srgb=cam_to_srgb_from_xyz(xyz_to_cam),

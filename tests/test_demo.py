@@ -32,3 +32,18 @@ def test_makefile_demo_and_test_targets_match_readme():
     assert "-m edgeden.demo demo/inputs" in mk and "edgeden denoise demo/inputs" in mk
     assert "torch==2.13.0" in mk
     assert (root / ".ci" / "run").read_text().strip().endswith("make test")
+
+
+def test_synthetic_raw_saturates_at_the_white_level():
+    """A bright synthetic raw clips at its white level, as a sensor does, never above it; read
+    noise below black stays (the pipeline's black subtraction handles it)."""
+    import numpy as np
+
+    from edgeden.demo import make_noisy_raw
+
+    img = np.full((16, 16, 3), 0.9, np.float32)
+    img[:, :8] = 0.0
+    raw, _ = make_noisy_raw(img, 4e-3, brightness=4.0, black=256, white=4095, seed=1)
+    u16 = raw.mosaic_u16
+    assert u16.max() == 4095 and (u16[:, 8:] == 4095).mean() > 0.5
+    assert u16[:, :8].min() < 256
