@@ -80,7 +80,7 @@ def _import_families() -> None:
     # Import every family module so its @register_arch calls run (explicit list, no scanning).
     import importlib
 
-    for mod in ("unet", "dcnet", "dcnas", "dnresnet", "tsdn", "fanet", "scaoed"):
+    for mod in ("unet", "resunet", "dcnet", "dcnas", "dnresnet", "tsdn", "fanet", "scaoed"):
         try:
             importlib.import_module(f"edgeden.models.{mod}")
         except ModuleNotFoundError as e:  # a family not written yet
