@@ -5,8 +5,8 @@ Restoration with Deep Denoiser Prior", 2021), cut to an sRGB budget of about 100
 megapixel so that it can sit beside UNet-M and FFDNet. Every level holds residual blocks
 (3x3 conv, ReLU, 3x3 conv, plus the block's input) without bias or normalisation; levels are
 joined by 2x2 stride-2 convolutions down and 2x2 stride-2 transposed convolutions up, and the
-decoder *adds* the encoder's features (no concatenation). The input (image plus noise map) is
-added back to the output (residual learning), so an untrained network starts near identity.
+decoder *adds* the encoder's features (no concatenation). The input image is added back to the
+output (residual learning: the network predicts the correction).
 
 Shapes: ``forward(x)``: (N, in_channels, H, W) float32 -> (N, out_channels, H, W) float32,
 any H, W (reflect-padded to a multiple of 2 ** (levels - 1), cropped back). Value range as the

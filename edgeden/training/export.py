@@ -109,7 +109,12 @@ def half_weights(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     ``load_state_dict`` casts back, so only the rounding of each weight to float16 (11-bit
     mantissa) remains, which the card's figures (measured on the stored file) include.
     """
-    return {k: (v.to(torch.float16) if v.is_floating_point() else v).contiguous() for k, v in sd.items()}
+    out = {k: (v.to(torch.float16) if v.is_floating_point() else v).contiguous() for k, v in sd.items()}
+    bad = [k for k, v in out.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())
+           and bool(torch.isfinite(sd[k]).all())]
+    if bad:
+        raise ValueError(f"float16 cannot hold these weights (beyond +-65504): {', '.join(bad[:5])}")
+    return out
 
 
 def export(run: Path, name: str, description: str = "", datas: list[str] = (), noises: list[str] = (),
@@ -148,7 +153,7 @@ def export_run(o: ExportOptions) -> Path:
 
         merged = {f"members.{i}.{k}": v for i, r in enumerate([run, *array_runs])
                   for k, v in load_file(str(r / f"{weights}.safetensors")).items()}
-        save_file(merged, str(wfile))
+        save_file(half_weights(merged) if o.fp16 else merged, str(wfile))
     elif o.fp16:
         from safetensors.torch import load_file, save_file
 
@@ -192,6 +197,8 @@ def export_run(o: ExportOptions) -> Path:
         prov["recipe"] = ", ".join(recipe_location(r["name"], r.get("source")) for r in recs)
     if weights != "best":
         prov["checkpoint"] = f"{weights} (step {summ['steps']})"
+    if o.fp16:
+        prov["weights_dtype"] = "float16"
     if joint:
         doc["classifier"], prov["joint_table"] = classifier_block(joint, rec["name"], class_list, o.photos)
     doc["provenance"] = prov
@@ -351,7 +358,8 @@ def model_card(doc: dict, rec: dict, summ: dict, evals: list[dict], joint: dict 
              f"{' + exposure gain to mean ' + str(doc.get('gain_target')) if doc.get('gain_target') else ''} |",
              f"| parameters | {prov['params']:,} |",
              f"| MACs per megapixel of photo | {prov['macs_per_mp'] / 1e9:.2f} G |",
-             f"| weights | `{doc['weights']}` sha256 `{doc['sha256'][:16]}...` |",
+             f"| weights | `{doc['weights']}` sha256 `{doc['sha256'][:16]}...`"
+             f"{' (stored as float16, run in float32 / bf16)' if prov.get('weights_dtype') == 'float16' else ''} |",
              f"| recipe | `{prov['recipe']}` |",
              (f"| training data | {rec['data'].get('file')} (labelled; {rec['data'].get('val', 1000)} training "
               f"images held out for validation), synthetic noise `{json.dumps(rec['noise'])}` |"

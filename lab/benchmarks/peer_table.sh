@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Every shipped preset beside the peers (FFDNet, CDnCNN-B, PMRID) on the same seeded noise, one
-# `edgeden eval` run per domain and set, one thread; JSON into lab/results/peers/.
+# `edgeden eval` run per domain and set, one thread unless THREADS says; JSON into lab/results/peers/
+# (each JSON records its threads and precision; a finished one is skipped whatever they were).
 # Usage: bash lab/benchmarks/peer_table.sh [raw|fast|srgb|dcnet|camera]...   (default: raw srgb camera)
 # fast: a raw candidate not shipped (lab/recipes/unet-raw.yaml, made a local preset by
 #   python lab/benchmarks/candidate_preset.py runs/unet-raw --name cand-unet-raw --tile 1024 --overlap 64)

@@ -153,6 +153,15 @@ def test_export_writes_preset_card_and_loads(tmp_path, photo_dir, monkeypatch):
     reload_presets()
 
 
+def test_half_weights_refuse_values_float16_cannot_hold():
+    from edgeden.training.export import half_weights
+
+    ok = half_weights({"w": torch.tensor([1.0, -2.5]), "n": torch.tensor(3)})
+    assert ok["w"].dtype == torch.float16 and ok["n"].dtype == torch.int64
+    with pytest.raises(ValueError, match="float16"):
+        half_weights({"w": torch.tensor([1e6])})
+
+
 def test_export_fp16_stores_half_weights_that_load_into_float32(tmp_path, photo_dir, monkeypatch):
     """``--fp16``: the shipped file holds float16 tensors (about half the bytes) and the preset
     builds a float32 network whose weights are the run's rounded to float16."""
@@ -164,7 +173,10 @@ def test_export_fp16_stores_half_weights_that_load_into_float32(tmp_path, photo_
     r = _recipe(tmp_path, photo_dir, name="tiny-half")
     run = train(r, out_root=tmp_path / "runs")
     dest = tmp_path / "presets"
-    export(run, "tiny-half", "test", [str(photo_dir)], ["awgn:25"], limit=1, tile=64, overlap=16, dest=dest, fp16=True)
+    yml = export(run, "tiny-half", "test", [str(photo_dir)], ["awgn:25"], limit=1, tile=64, overlap=16, dest=dest,
+                 fp16=True)
+    assert yaml.safe_load(yml.read_text())["provenance"]["weights_dtype"] == "float16"
+    assert "stored as float16" in (dest / "cards" / "tiny-half.md").read_text()
     stored = load_file(str(dest / "weights" / "tiny-half.safetensors"))
     full = load_file(str(run / "best.safetensors"))
     assert {v.dtype for v in stored.values() if v.is_floating_point()} == {torch.float16}
