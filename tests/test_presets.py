@@ -1,7 +1,8 @@
 """Every shipped preset loads (sha256 checked) and denoises a fixed noisy crop above a floor.
 
 Floors: measured on this crop when the preset was exported, minus 0.5 dB for float/thread
-differences: unet-m-srgb 31.34 dB at AWGN 25, 30.48 dB at camera noise S = 4e-3 and 30.06 dB with
+differences: resunet-srgb 32.20 dB at AWGN 25, 31.16 dB at camera noise S = 4e-3 and 30.95 dB as a
+JPEG of quality 85 (weights stored as float16, bf16 on an AMX Xeon, 2026-12-08); unet-m-srgb 31.34 dB at AWGN 25, 30.48 dB at camera noise S = 4e-3 and 30.06 dB with
 that noise saved as a JPEG of quality 85 (the camera-JPEG fine-tune, fp32, 2026-12-07);
 dnresnet-srgb 32.51 dB at AWGN 25; tsdn 40.95 / 36.97 / 34.21 dB (its three members) and fanet-nsma 40.86 / 36.98 /
 34.06 dB (weights sha 7ad24702, fp32, 2026-12-07) raw-domain at S = 1e-3 / 4e-3 / 1.2e-2 (so each array's members are exercised);
@@ -18,7 +19,8 @@ from edgeden.demo import skimage_photo
 from edgeden.evaluate import NoiseSpec, _to_np, make_noisy, psnr
 from edgeden.presets import PRESET_DIR, all_presets, build_model, list_presets
 
-FLOORS = {"unet-m-srgb": [("awgn:25", 30.75), ("camera:0.004", 30.0), ("camera:0.004:q85", 29.5)],
+FLOORS = {"resunet-srgb": [("awgn:25", 31.7), ("camera:0.004", 30.65), ("camera:0.004:q85", 30.45)],
+          "unet-m-srgb": [("awgn:25", 30.75), ("camera:0.004", 30.0), ("camera:0.004:q85", 29.5)],
           "tsdn": [("raw:0.001", 40.4), ("raw:0.004", 36.4), ("raw:0.012", 33.7)],
           "dnresnet-srgb": ("awgn:25", 32.3),  # measured 32.59 (bf16; 2026-12-02)
           "dsdnresnet-srgb": ("awgn:25", 31.0),  # measured 31.55 (bf16; 2026-12-02)
@@ -30,7 +32,10 @@ SHIPPED = [n for n in list_presets() if all_presets()[n].root == PRESET_DIR]
 
 
 def test_the_default_presets_ship():
-    assert {"unet-m-srgb", "tsdn"} <= set(SHIPPED)
+    from edgeden.presets import DEFAULT_PRESETS
+
+    assert {"resunet-srgb", "unet-m-srgb", "tsdn"} <= set(SHIPPED)
+    assert DEFAULT_PRESETS["rgb"][0] == "resunet-srgb" and DEFAULT_PRESETS["raw"][0] == "tsdn"
 
 
 @pytest.mark.parametrize("name", SHIPPED)

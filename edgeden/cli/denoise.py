@@ -30,7 +30,7 @@ def denoise(
     paths: Annotated[List[Path], typer.Argument(help="Image files and/or folders (searched recursively).",
                                                 show_default=False)],
     model: Annotated[Optional[str], typer.Option("--model", "-m", help="Model preset (see `edgeden models`). "
-                     "Default: per file, tsdn for camera raws and unet-m-srgb for PNG/TIFF/JPEG.")] = None,
+                     "Default: per file, tsdn for camera raws and resunet-srgb for PNG/TIFF/JPEG.")] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder. A file argument's output goes straight "
                    "into it; a folder argument's contents go into it with their subfolders (as `cp -r "
                    "FOLDER/. OUT`).")] = Path("denoised"),

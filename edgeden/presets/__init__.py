@@ -54,7 +54,7 @@ WEIGHTS_DIR = PRESET_DIR / "weights"
 #: kind has none of these, any installed preset of that domain is used; an RGB image with only
 #: raw presets installed goes through a raw preset (unprocessing), a raw with only sRGB presets
 #: is refused with a clear message.
-DEFAULT_PRESETS = {"raw": ("tsdn",), "rgb": ("unet-m-srgb",)}
+DEFAULT_PRESETS = {"raw": ("tsdn",), "rgb": ("resunet-srgb", "unet-m-srgb")}
 
 @dataclass(frozen=True)
 class Preset:
