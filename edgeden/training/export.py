@@ -117,6 +117,16 @@ def half_weights(sd: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+def copy_weights(src: Path, dst: Path, fp16: bool = False) -> None:
+    """Copy a run's weights file ``src`` to ``dst``, as float16 (:func:`half_weights`) if asked."""
+    if not fp16:
+        shutil.copyfile(src, dst)
+        return
+    from safetensors.torch import load_file, save_file
+
+    save_file(half_weights(load_file(str(src))), str(dst))
+
+
 def export(run: Path, name: str, description: str = "", datas: list[str] = (), noises: list[str] = (),
            limit: int | None = None, tile: int = 512, overlap: int = 32, compare_bm3d: int = 0, **more) -> Path:
     """Export ``run`` as preset ``name`` (see :class:`ExportOptions` for every option); returns
@@ -154,12 +164,8 @@ def export_run(o: ExportOptions) -> Path:
         merged = {f"members.{i}.{k}": v for i, r in enumerate([run, *array_runs])
                   for k, v in load_file(str(r / f"{weights}.safetensors")).items()}
         save_file(half_weights(merged) if o.fp16 else merged, str(wfile))
-    elif o.fp16:
-        from safetensors.torch import load_file, save_file
-
-        save_file(half_weights(load_file(str(run / f"{weights}.safetensors"))), str(wfile))
     else:
-        shutil.copyfile(run / f"{weights}.safetensors", wfile)
+        copy_weights(run / f"{weights}.safetensors", wfile, o.fp16)
     sha = hashlib.sha256(wfile.read_bytes()).hexdigest()
     domain = rec["domain"]
     spec = ModelSpec.from_mapping(rec)

@@ -12,10 +12,11 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import yaml
+
+from edgeden.training.export import copy_weights
 
 
 def main() -> None:
@@ -32,14 +33,7 @@ def main() -> None:
     name = a.name or f"cand-{rec['name']}"
     (a.dir / "weights").mkdir(parents=True, exist_ok=True)
     dst = a.dir / "weights" / f"{name}.safetensors"
-    if a.fp16:
-        from safetensors.torch import load_file, save_file
-
-        from edgeden.training.export import half_weights
-
-        save_file(half_weights(load_file(str(a.run / f"{a.weights}.safetensors"))), str(dst))
-    else:
-        shutil.copyfile(a.run / f"{a.weights}.safetensors", dst)
+    copy_weights(a.run / f"{a.weights}.safetensors", dst, a.fp16)
     doc = {"name": name, "arch": rec["arch"], "arch_args": rec.get("arch_args") or {}, "domain": rec["domain"],
            "noise_map": bool(rec.get("noise_map")), "ksigma": bool(rec.get("ksigma")),
            "gain_target": rec.get("gain_target"), "weights": dst.name,
